@@ -1,0 +1,414 @@
+/* ml_collector.c — the collector: a thread inside the traced process that, every interval, merges the
+ * per-thread counters and writes the stream (new modules, new sites, large operations, per-site
+ * deltas, a process snapshot). It blocks every signal, never uses stdio, allocates nothing through the
+ * host's malloc (its TLS guard is held for its whole life) and is never joined: the final flush runs
+ * from an exit handler registered with __cxa_atexit(…, NULL) so it runs after the program's own
+ * handlers and destructors, and from the _exit and exec interposers.
+ *
+ * `flush_lock` serialises every writer of the stream (collector thread, exit, exec, dlclose, fork).
+ * The arrays `last` (what was already written per site) and `peak` (running maximum of live bytes
+ * per site) are protected by it. */
+#define _GNU_SOURCE
+#include "ml_collector.h"
+#include "ml.h"
+#include "ml_modules.h"
+#include "ml_out.h"
+#include "ml_prim.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <unistd.h>
+
+extern int __cxa_atexit(void (*fn)(void *), void *arg, void *dso);
+
+static pthread_mutex_t flush_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct ml_counters *totals, *last;  /* [ML_MAX_SITES] */
+static uint64_t *peak;                     /* [ML_MAX_SITES] */
+static uint32_t emitted_sites = 1;         /* sites [1, emitted_sites) have a site record in this stream */
+static bool finished;
+static _Atomic bool thread_running;
+static char out_dir[4096];
+static char parent_stream[96];
+static bool is_fork_child;
+static _Atomic int init_state;             /* 0 not yet, 1 running, 2 done */
+
+static void write_header(void) {
+    char argv_buf[16384], exe[4096];
+    ssize_t n = ml_read_file("/proc/self/cmdline", argv_buf, sizeof argv_buf);
+    ssize_t e = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[e > 0 ? e : 0] = 0;
+    ml_out_begin("header");
+    ml_out_str("format", "memlens");
+    ml_out_u64("version", 1);
+    ml_out_u64("pid", (uint64_t)getpid());
+    ml_out_u64("ppid", (uint64_t)getppid());
+    ml_out_str("exe", exe);
+    ml_out_key("argv");
+    ml_out_raw("[");
+    for (ssize_t i = 0, first = 1; n > 0 && i < n; first = 0) {
+        size_t len = strnlen(argv_buf + i, (size_t)(n - i));
+        if (!first) ml_out_raw(",");
+        ml_out_string(argv_buf + i, len);
+        i += (ssize_t)len + 1;
+    }
+    ml_out_raw("]");
+    ml_out_u64("t", ml_now_ns());
+    ml_out_str("mode", "full");
+    ml_out_u64("depth", ml_config.depth);
+    ml_out_u64("interval_ms", ml_config.interval_ns / 1000000);
+    ml_out_u64("op_min", ml_config.op_min);
+    ml_out_u64("seq", ml_out_seq());
+    if (parent_stream[0]) ml_out_str("parent", parent_stream);
+    ml_out_key("fork");
+    ml_out_raw(is_fork_child ? "true" : "false");
+    ml_out_end();
+    ml_out_flush();
+}
+
+static bool open_stream(void) {
+    if (ml_out_open(out_dir)) return true;
+    write_header();
+    ml_modules_reset_emitted();
+    ml_modules_refresh(true);
+    return false;
+}
+
+static _Atomic int exit_status = -1;
+void ml_collector_note_exit_status(int status) { atomic_store(&exit_status, status & 0xff); }
+
+static void at_exit(void *arg) {
+    (void)arg;
+    ml_collector_finish("exit", atomic_load(&exit_status), NULL);
+}
+
+void ml_runtime_init(void) {
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&init_state, &expected, 1)) return;
+    ml_tls.guard++;
+    int saved_errno = errno;
+    bool off = getauxval(AT_SECURE) != 0;   /* setuid/setgid: never traced */
+    if (!off && ml_config_load(&ml_config)) off = true;
+    if (!off && ml_track_init()) { ml_stderr("cannot reserve memory for tracking; the program runs untracked", NULL, NULL); off = true; }
+    if (!off) {
+        totals = ml_os_alloc(ML_MAX_SITES * sizeof *totals);
+        last = ml_os_alloc(ML_MAX_SITES * sizeof *last);
+        peak = ml_os_alloc(ML_MAX_SITES * sizeof *peak);
+        if (!totals || !last || !peak) off = true;
+    }
+    if (!off) {
+        if (ml_config.out_dir[0]) ml_strlcpy(out_dir, ml_config.out_dir, sizeof out_dir);
+        else {
+            size_t n = ml_strlcpy(out_dir, "./memlens-", sizeof out_dir);
+            n += ml_strlcpy(out_dir + n, program_invocation_short_name, 256);
+            out_dir[n++] = '-';
+            ml_fmt_u64(out_dir + n, (uint64_t)getpid());
+        }
+        pthread_mutex_lock(&flush_lock);
+        off = open_stream();
+        pthread_mutex_unlock(&flush_lock);
+    }
+    if (!off) __cxa_atexit(at_exit, NULL, NULL);   /* no DSO handle: runs at exit, after the program's handlers */
+    atomic_store(&ml_state, off ? ML_STATE_DISABLED : ML_STATE_ON);
+    atomic_store(&init_state, 2);
+    errno = saved_errno;
+    ml_tls.guard--;
+}
+
+/* ---- flushing ---- */
+
+static void write_site(const struct ml_site *s) {
+    ml_out_begin("site");
+    ml_out_u64("id", s->id);
+    ml_out_str("kind", ml_kind_name(s->kind));
+    ml_out_key("frames");
+    ml_out_raw("[");
+    bool first = true;
+    for (unsigned i = 0; i < s->depth; i++) {
+        int id;
+        uint64_t offset;
+        bool self = false;
+        if (!ml_modules_lookup(s->frames[i], &id, &offset, &self)) {
+            ml_modules_refresh(false);
+            if (!ml_modules_lookup(s->frames[i], &id, &offset, &self)) { id = -1; offset = s->frames[i]; }
+        }
+        if (self) continue;   /* memlens's own frames (operator new wrappers) are not the user's */
+        ml_out_raw(first ? "[" : ",[");
+        ml_out_inum(id);
+        ml_out_raw(",");
+        ml_out_num(offset);
+        ml_out_raw("]");
+        first = false;
+    }
+    ml_out_raw("]");
+    ml_out_end();
+}
+
+static void write_new_sites(void) {
+    uint32_t count = ml_sites_count();
+    while (emitted_sites < count) {
+        const struct ml_site *s = ml_site_get(emitted_sites);
+        if (!s) break;   /* being published right now: next flush */
+        write_site(s);
+        emitted_sites++;
+    }
+}
+
+static void write_op(const struct ml_op *op) {
+    ml_out_begin("op");
+    ml_out_u64("t", op->time_ns);
+    ml_out_u64("tid", (uint64_t)op->tid);
+    ml_out_str("kind", op->release ? (ml_kind_is_mmap(op->kind) ? "munmap" : "free") : ml_kind_name(op->kind));
+    ml_out_u64("site", op->site);
+    ml_out_u64("size", op->size);
+    ml_out_u64("addr", op->addr);
+    ml_out_end();
+}
+
+static void write_site_deltas(uint64_t now) {
+    ml_threads_reap();
+    ml_sites_totals(totals, emitted_sites);
+    bool any = false;
+    for (uint32_t s = 1; s < emitted_sites; s++) {
+        struct ml_counters *t = &totals[s], *l = &last[s];
+        uint64_t live = t->allocated_bytes - t->freed_bytes;
+        bool peak_up = live > peak[s] && live < (1ull << 62);
+        if (peak_up) peak[s] = live;
+        if (!peak_up && t->allocations == l->allocations && t->frees == l->frees &&
+            t->allocated_bytes == l->allocated_bytes && t->freed_bytes == l->freed_bytes) continue;
+        if (!any) { ml_out_begin("sites"); ml_out_u64("t", now); ml_out_key("d"); ml_out_raw("["); }
+        else ml_out_raw(",");
+        any = true;
+        ml_out_raw("[");
+        ml_out_num(s); ml_out_raw(",");
+        ml_out_num(t->allocations - l->allocations); ml_out_raw(",");
+        ml_out_num(t->frees - l->frees); ml_out_raw(",");
+        ml_out_num(t->allocated_bytes - l->allocated_bytes); ml_out_raw(",");
+        ml_out_num(t->freed_bytes - l->freed_bytes); ml_out_raw(",");
+        ml_out_num(peak[s]);
+        ml_out_raw("]");
+        *l = *t;
+    }
+    if (any) { ml_out_raw("]"); ml_out_end(); }
+}
+
+static void write_snapshot(uint64_t now) {
+    char status[8192];
+    if (ml_read_file("/proc/self/status", status, sizeof status) < 0) status[0] = 0;
+    uint64_t anon, file;
+    ml_maps_live(&anon, &file);
+    ml_out_begin("snapshot");
+    ml_out_u64("t", now);
+    ml_out_u64("rss", ml_proc_status_kb(status, "VmRSS"));
+    ml_out_u64("rss_peak", ml_proc_status_kb(status, "VmHWM"));
+    ml_out_u64("rss_anon", ml_proc_status_kb(status, "RssAnon"));
+    ml_out_u64("rss_file", ml_proc_status_kb(status, "RssFile"));
+    ml_out_u64("rss_shmem", ml_proc_status_kb(status, "RssShmem"));
+    ml_out_i64("heap_live", atomic_load(&ml_heap_live));
+    ml_out_i64("heap_peak", atomic_load(&ml_heap_peak));
+    ml_out_i64("heap_blocks", atomic_load(&ml_heap_blocks));
+    ml_out_u64("mmap_live", anon + file);
+    ml_out_u64("mmap_anon_live", anon);
+    ml_out_u64("mmap_file_live", file);
+    ml_out_u64("threads", ml_proc_status_kb(status, "Threads") / 1024);
+    ml_out_u64("tracker_bytes", ml_live_memory_bytes());
+    ml_out_u64("dropped_ops", atomic_load(&ml_ops_dropped));
+    ml_out_end();
+}
+
+/* Caller holds flush_lock. */
+static void flush_locked(void) {
+    if (!ml_out_ok()) return;
+    uint64_t now = ml_now_ns();
+    ml_modules_refresh(false);
+    struct ml_op ops[256];
+    unsigned nops = 0;
+    while (nops < 256 && ml_ops_pop(&ops[nops])) nops++;
+    write_new_sites();
+    for (unsigned i = 0; i < nops; i++) {
+        if (ops[i].site >= emitted_sites) write_new_sites();
+        write_op(&ops[i]);
+    }
+    write_site_deltas(now);
+    write_snapshot(now);
+    ml_out_flush();
+}
+
+static void *collector_main(void *arg) {
+    (void)arg;
+    ml_tls.guard = 1;
+    for (;;) {
+        ml_sleep_ns(ml_config.interval_ns);
+        pthread_mutex_lock(&flush_lock);
+        bool done = finished;
+        if (!done) flush_locked();
+        pthread_mutex_unlock(&flush_lock);
+        if (done) break;
+    }
+    atomic_store(&thread_running, false);
+    return NULL;
+}
+
+static void start_thread(void) {
+    if (atomic_load(&ml_state) != ML_STATE_ON || atomic_exchange(&thread_running, true)) return;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 256 << 10);
+    pthread_t thread;
+    ml_tls.guard++;
+    pthread_sigmask(SIG_SETMASK, &all, &old);   /* the new thread inherits a full mask */
+    if (pthread_create(&thread, &attr, collector_main, NULL) != 0) atomic_store(&thread_running, false);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    ml_tls.guard--;
+    pthread_attr_destroy(&attr);
+}
+
+/* ---- live blocks at exit ---- */
+
+struct live_sum { uint64_t *bytes; uint64_t *blocks; };
+
+static void sum_live(uintptr_t ptr, uint64_t size, uint32_t site, void *arg) {
+    (void)ptr;
+    struct live_sum *sum = arg;
+    sum->bytes[site] += size;
+    sum->blocks[site]++;
+}
+
+static void sum_maps(uintptr_t start, uint64_t len, uint32_t site, unsigned kind, void *arg) {
+    (void)start; (void)kind;
+    sum_live(0, len, site, arg);
+}
+
+static void write_live(void) {
+    uint32_t count = emitted_sites;
+    struct live_sum sum = { ml_os_alloc(count * sizeof(uint64_t)), ml_os_alloc(count * sizeof(uint64_t)) };
+    if (!sum.bytes || !sum.blocks) return;
+    ml_live_foreach(sum_live, &sum);
+    ml_maps_lock();
+    ml_maps_foreach(sum_maps, &sum);
+    ml_maps_unlock();
+    for (uint32_t s = 0; s < count; s++) {
+        if (!sum.blocks[s]) continue;
+        ml_out_begin("live");
+        ml_out_u64("site", s);
+        ml_out_u64("bytes", sum.bytes[s]);
+        ml_out_u64("blocks", sum.blocks[s]);
+        ml_out_end();
+    }
+    ml_os_free(sum.bytes, count * sizeof(uint64_t));
+    ml_os_free(sum.blocks, count * sizeof(uint64_t));
+}
+
+void ml_collector_finish(const char *reason, int status, const char *exec_path) {
+    if (atomic_load(&ml_state) != ML_STATE_ON && !ml_out_ok()) return;
+    ml_tls.guard++;
+    int saved_errno = errno;
+    pthread_mutex_lock(&flush_lock);
+    if (!finished && ml_out_ok()) {
+        /* blocks freed from here on are not the program's any more: stop counting before the sums */
+        if (strcmp(reason, "exec") != 0) atomic_store(&ml_state, ML_STATE_DISABLED);
+        flush_locked();
+        /* sites created by the last allocations must exist before live records name them */
+        write_live();
+        uint64_t now = ml_now_ns();
+        if (exec_path) {
+            ml_out_begin("exec");
+            ml_out_u64("t", now);
+            ml_out_str("path", exec_path);
+            ml_out_end();
+        }
+        ml_out_begin("end");
+        ml_out_u64("t", now);
+        ml_out_str("reason", reason);
+        ml_out_key("status");
+        if (status >= 0) ml_out_num((uint64_t)status); else ml_out_raw("null");
+        const char *why = atomic_load(&ml_fail_reason);
+        if (why) ml_out_str("message", why);
+        ml_out_end();
+        ml_out_flush();
+        finished = true;
+    }
+    pthread_mutex_unlock(&flush_lock);
+    errno = saved_errno;
+    ml_tls.guard--;
+}
+
+void ml_collector_exec_failed(void) {
+    ml_tls.guard++;
+    pthread_mutex_lock(&flush_lock);
+    if (finished && atomic_load(&ml_state) == ML_STATE_ON) {
+        ml_strlcpy(parent_stream, ml_out_name(), sizeof parent_stream);
+        ml_out_close();
+        emitted_sites = 1;
+        memset(last, 0, ml_sites_count() * sizeof *last);
+        finished = open_stream();
+    }
+    pthread_mutex_unlock(&flush_lock);
+    ml_tls.guard--;
+    start_thread();
+}
+
+void ml_collector_before_dlclose(void) {
+    if (atomic_load(&ml_state) != ML_STATE_ON) return;
+    ml_tls.guard++;
+    pthread_mutex_lock(&flush_lock);
+    if (!finished && ml_out_ok()) {
+        ml_modules_refresh(false);
+        write_new_sites();
+        ml_out_flush();
+    }
+    pthread_mutex_unlock(&flush_lock);
+    ml_tls.guard--;
+}
+
+/* ---- fork: hold every lock across fork so the child never inherits one held by a vanished thread ---- */
+
+static void before_fork(void) {
+    ml_tls.guard++;
+    pthread_mutex_lock(&flush_lock);
+    ml_maps_lock();
+    ml_live_lock_all();
+}
+
+static void after_fork_parent(void) {
+    ml_live_unlock_all();
+    ml_maps_unlock();
+    pthread_mutex_unlock(&flush_lock);
+    ml_tls.guard--;
+}
+
+static void after_fork_child(void) {
+    ml_live_unlock_all();
+    ml_maps_unlock();
+    pthread_mutex_init(&flush_lock, NULL);
+    ml_threads_after_fork_child(ml_tls.thread);
+    atomic_store(&thread_running, false);
+    if (!finished && atomic_load(&ml_state) == ML_STATE_ON) {
+        /* the child inherits the parent's heap (as valgrind counts it) and gets a stream of its own */
+        ml_strlcpy(parent_stream, ml_out_name(), sizeof parent_stream);
+        ml_out_close();
+        is_fork_child = true;
+        emitted_sites = 1;
+        memset(last, 0, ml_sites_count() * sizeof *last);
+        memset(peak, 0, ml_sites_count() * sizeof *peak);
+        if (open_stream()) atomic_store(&ml_state, ML_STATE_DISABLED);
+    }
+    ml_tls.guard--;
+    start_thread();
+}
+
+void ml_collector_start(void) {
+    static bool registered;
+    ml_runtime_init();
+    if (atomic_load(&ml_state) != ML_STATE_ON) return;
+    if (!registered) {
+        registered = true;
+        pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+    }
+    start_thread();
+}

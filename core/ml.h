@@ -1,0 +1,145 @@
+/* ml.h — the core of memlens: the data model shared by the shim, the tables and the collector.
+ *
+ * Data model (all of it lives in memory obtained with raw mmap, never from the traced program's malloc):
+ *   site    — an interned (call stack, operation kind) pair with a dense id (ml_sites.c);
+ *   thread  — a registered thread slot holding per-site counters written only by its owner (ml_sites.c);
+ *   live    — the sharded live-pointer map: block address -> (size, site) (ml_live.c);
+ *   maps    — the interval table of tracked mmap ranges (ml_maps.c);
+ *   ops     — a bounded ring of large operations waiting for the collector (ml_track.c).
+ * Public entry points for the shim are ml_track_*; the collector reads the tables through the
+ * iteration functions declared here. */
+#ifndef ML_H
+#define ML_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define ML_MAX_DEPTH 128
+#define ML_MAX_SITES (1u << 20)      /* site ids fit in 20 bits of a live-map entry */
+#define ML_MAX_THREADS 1024          /* concurrently registered threads; more share one atomic slot */
+#define ML_SITE_OVERFLOW 0u          /* site 0: "too many sites", never a real stack */
+
+enum ml_kind {
+    ML_KIND_MALLOC, ML_KIND_CALLOC, ML_KIND_REALLOC, ML_KIND_REALLOCARRAY, ML_KIND_POSIX_MEMALIGN,
+    ML_KIND_ALIGNED_ALLOC, ML_KIND_MEMALIGN, ML_KIND_VALLOC, ML_KIND_PVALLOC, ML_KIND_NEW,
+    ML_KIND_NEW_ARRAY, ML_KIND_STRDUP, ML_KIND_STRNDUP, ML_KIND_ASPRINTF, ML_KIND_VASPRINTF,
+    ML_KIND_GETLINE, ML_KIND_GETDELIM, ML_KIND_REALPATH, ML_KIND_OPEN_MEMSTREAM,
+    ML_KIND_MMAP_ANON, ML_KIND_MMAP_FILE, ML_KIND_COUNT
+};
+const char *ml_kind_name(enum ml_kind kind);
+static inline bool ml_kind_is_mmap(unsigned kind) { return kind == ML_KIND_MMAP_ANON || kind == ML_KIND_MMAP_FILE; }
+
+/* ---- configuration (ml_config.c) ---- */
+struct ml_config {
+    unsigned depth;          /* frames kept per stack */
+    uint64_t interval_ns;    /* collector period */
+    uint64_t op_min;         /* allocations at or above this are logged one by one */
+    bool follow_exec;
+    char out_dir[4096];      /* empty: default ./memlens-<prog>-<pid> */
+};
+extern struct ml_config ml_config;
+/* Parses MEMLENS_* from the environment; on a bad value writes one line to stderr and returns true. */
+bool ml_config_load(struct ml_config *config);
+/* Parsers, exposed for tests: return true on error. */
+bool ml_parse_size(const char *text, uint64_t *out);
+bool ml_parse_duration_ns(const char *text, uint64_t *out);
+bool ml_parse_uint(const char *text, uint64_t min, uint64_t max, uint64_t *out);
+
+/* ---- tracking state ---- */
+enum ml_state { ML_STATE_OFF = 0, ML_STATE_ON = 1, ML_STATE_DISABLED = 2 };
+extern _Atomic int ml_state;   /* OFF until ml_track_init succeeds; DISABLED after a failure or at the end */
+
+/* Per-thread state in initial-exec TLS, so that reading it never calls into the allocator. */
+struct ml_thread;
+struct ml_tls {
+    int guard;               /* >0 while memlens itself runs on this thread: nested allocations are not tracked */
+    int kind;                /* kind forced by a buffer-like wrapper (strdup, getline…), 0 = none, else kind+1 */
+    struct ml_thread *thread;
+};
+extern __thread struct ml_tls ml_tls __attribute__((tls_model("initial-exec")));
+
+/* ---- site table (ml_sites.c) ---- */
+struct ml_site {
+    uint64_t hash;
+    uint32_t id;
+    uint16_t kind;
+    uint16_t depth;
+    uintptr_t frames[];
+};
+struct ml_counters { uint64_t allocations, frees, allocated_bytes, freed_bytes; };
+
+bool ml_sites_init(void);
+/* Interns (frames, kind); returns the site id, or ML_SITE_OVERFLOW when the table is full. */
+uint32_t ml_site_intern(struct ml_thread *thread, const uintptr_t *frames, unsigned depth, unsigned kind);
+uint32_t ml_sites_count(void);                 /* ids [1, count) may be in use */
+const struct ml_site *ml_site_get(uint32_t id); /* NULL while the id is being published */
+
+/* Thread slots. Counters are written only by the owning thread (relaxed stores) and read by the collector. */
+struct ml_thread *ml_thread_self(void);        /* registers the calling thread on first use */
+void ml_thread_count(struct ml_thread *thread, uint32_t site, int64_t allocations, int64_t frees,
+                     uint64_t allocated_bytes, uint64_t freed_bytes);
+/* Collector side: out[s] = counters of site s summed over dead and live threads, for s < count. */
+void ml_sites_totals(struct ml_counters *out, uint32_t count);
+/* Folds the counters of exited threads into the global base; collector only. */
+void ml_threads_reap(void);
+unsigned ml_threads_live(void);
+void ml_threads_after_fork_child(struct ml_thread *self);
+
+/* ---- live-pointer map (ml_live.c) ---- */
+#define ML_LIVE_SHARDS 1024
+bool ml_live_init(void);
+bool ml_live_insert(uintptr_t ptr, uint64_t size, uint32_t site);   /* true on error (out of memory) */
+bool ml_live_remove(uintptr_t ptr, uint64_t *size, uint32_t *site); /* true if it was there */
+typedef void ml_live_visit(uintptr_t ptr, uint64_t size, uint32_t site, void *arg);
+void ml_live_foreach(ml_live_visit *visit, void *arg);                /* locks one shard at a time */
+void ml_live_lock_all(void);
+void ml_live_unlock_all(void);
+uint64_t ml_live_memory_bytes(void);                                  /* tracker memory used by the map */
+
+/* ---- mmap intervals (ml_maps.c) ---- */
+bool ml_maps_init(void);
+void ml_maps_lock(void);
+void ml_maps_unlock(void);
+/* Callers hold the maps lock. add: a new range of a site; remove: unmaps [start,start+len), calling
+ * `removed` for each piece that was tracked. */
+typedef void ml_maps_removed(uint32_t site, unsigned kind, uint64_t bytes, void *arg);
+bool ml_maps_add(uintptr_t start, uint64_t len, uint32_t site, unsigned kind);
+void ml_maps_remove(uintptr_t start, uint64_t len, ml_maps_removed *removed, void *arg);
+bool ml_maps_find(uintptr_t addr, uint32_t *site, unsigned *kind, uint64_t *len);
+typedef void ml_maps_visit(uintptr_t start, uint64_t len, uint32_t site, unsigned kind, void *arg);
+void ml_maps_foreach(ml_maps_visit *visit, void *arg);
+void ml_maps_live(uint64_t *anon_bytes, uint64_t *file_bytes);
+
+/* ---- stack capture (ml_capture.c) ---- */
+bool ml_capture_init(void);
+/* Captures up to ml_config.depth return addresses, starting at the frame whose return address is
+ * `caller` (the interposer's __builtin_return_address(0)); returns the number stored. */
+unsigned ml_capture(uintptr_t *frames, uintptr_t caller);
+
+/* ---- tracking API used by the shim (ml_track.c) ---- */
+bool ml_track_init(void);          /* true on error; idempotent */
+void ml_track_alloc(void *ptr, uint64_t size, unsigned kind, uintptr_t caller);
+/* Removes a block before it is handed back; returns true if it was tracked. */
+bool ml_track_free_begin(void *ptr, uint64_t *size, uint32_t *site);
+void ml_track_free_commit(uint64_t size, uint32_t site, void *ptr);
+void ml_track_free_abort(void *ptr, uint64_t size, uint32_t site);  /* the free did not happen (realloc failed) */
+void ml_track_mmap(void *addr, uint64_t len, bool anonymous, uintptr_t caller);
+void ml_track_munmap(void *addr, uint64_t len);
+void ml_track_mremap(void *old_addr, uint64_t old_len, void *new_addr, uint64_t new_len);
+
+/* Heap totals, exact: updated on every tracked allocation and free. */
+extern _Atomic int64_t ml_heap_live, ml_heap_peak, ml_heap_blocks;
+
+/* Large operations waiting for the collector. */
+struct ml_op { uint64_t time_ns, size, addr; uint32_t site; int32_t tid; uint8_t kind; bool release; };
+bool ml_ops_pop(struct ml_op *op);
+extern _Atomic uint64_t ml_ops_dropped;
+
+/* Internal failure: disables tracking; the host continues. `why` is a static string. */
+void ml_fail(const char *why);
+extern const char *_Atomic ml_fail_reason;
+
+#endif

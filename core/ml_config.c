@@ -1,0 +1,101 @@
+/* ml_config.c — MEMLENS_* environment variables: defaults, parsing, one clear error line per bad value. */
+#define _GNU_SOURCE
+#include "ml.h"
+#include "ml_prim.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct ml_config ml_config = { .depth = 32, .interval_ns = 1000000000ull, .op_min = 1 << 20, .follow_exec = true };
+
+static bool parse_digits(const char **text, uint64_t *out) {
+    const char *p = *text;
+    uint64_t v = 0;
+    if (*p < '0' || *p > '9') return true;
+    while (*p >= '0' && *p <= '9') {
+        if (v > (UINT64_MAX - 9) / 10) return true;
+        v = v * 10 + (uint64_t)(*p++ - '0');
+    }
+    *text = p;
+    *out = v;
+    return false;
+}
+
+bool ml_parse_uint(const char *text, uint64_t min, uint64_t max, uint64_t *out) {
+    uint64_t v;
+    if (parse_digits(&text, &v) || *text || v < min || v > max) return true;
+    *out = v;
+    return false;
+}
+
+/* "4096", "512K", "512KiB", "1M", "1MiB", "2G", "1GB": binary multiples either way, as heaptrack and
+ * tcmalloc read them. */
+bool ml_parse_size(const char *text, uint64_t *out) {
+    uint64_t v, mult = 1;
+    if (parse_digits(&text, &v)) return true;
+    switch (*text) {
+    case 0: break;
+    case 'k': case 'K': mult = 1ull << 10; text++; break;
+    case 'm': case 'M': mult = 1ull << 20; text++; break;
+    case 'g': case 'G': mult = 1ull << 30; text++; break;
+    case 'b': case 'B': break;
+    default: return true;
+    }
+    if (mult > 1 && (strcmp(text, "iB") == 0 || strcmp(text, "B") == 0 || strcmp(text, "b") == 0)) text += strlen(text);
+    else if (mult == 1 && (*text == 'b' || *text == 'B')) text++;
+    if (*text || v > UINT64_MAX / mult) return true;
+    *out = v * mult;
+    return false;
+}
+
+/* "250ms", "2s", "1500" (milliseconds), "1m". */
+bool ml_parse_duration_ns(const char *text, uint64_t *out) {
+    uint64_t v, mult;
+    if (parse_digits(&text, &v)) return true;
+    if (*text == 0 || strcmp(text, "ms") == 0) mult = 1000000ull;
+    else if (strcmp(text, "s") == 0) mult = 1000000000ull;
+    else if (strcmp(text, "m") == 0 || strcmp(text, "min") == 0) mult = 60000000000ull;
+    else if (strcmp(text, "us") == 0) mult = 1000ull;
+    else return true;
+    if (v > UINT64_MAX / mult) return true;
+    *out = v * mult;
+    return false;
+}
+
+static bool bad(const char *name, const char *value, const char *expected) {
+    char msg[512];
+    size_t n = ml_strlcpy(msg, "invalid ", sizeof msg);
+    n += ml_strlcpy(msg + n, name, sizeof msg - n);
+    n += ml_strlcpy(msg + n, "='", sizeof msg - n);
+    n += ml_strlcpy(msg + n, value, sizeof msg - n);
+    ml_strlcpy(msg + n, "' (expected ", sizeof msg - n);
+    ml_stderr(msg, expected, "); the program runs untracked");
+    return true;
+}
+
+bool ml_config_load(struct ml_config *config) {
+    const char *v;
+    uint64_t n;
+    if ((v = getenv("MEMLENS_DEPTH")) && *v) {
+        if (ml_parse_uint(v, 1, ML_MAX_DEPTH, &n)) return bad("MEMLENS_DEPTH", v, "a frame count 1..128");
+        config->depth = (unsigned)n;
+    }
+    if ((v = getenv("MEMLENS_INTERVAL")) && *v) {
+        if (ml_parse_duration_ns(v, &n) || n < 10000000ull || n > 3600000000000ull)
+            return bad("MEMLENS_INTERVAL", v, "a duration from 10ms to 1h, e.g. 500ms or 2s");
+        config->interval_ns = n;
+    }
+    if ((v = getenv("MEMLENS_OP_MIN")) && *v) {
+        if (ml_parse_size(v, &n) || n == 0) return bad("MEMLENS_OP_MIN", v, "a size such as 1MiB or 65536");
+        config->op_min = n;
+    }
+    if ((v = getenv("MEMLENS_FOLLOW_EXEC")) && *v) {
+        if (ml_parse_uint(v, 0, 1, &n)) return bad("MEMLENS_FOLLOW_EXEC", v, "0 or 1");
+        config->follow_exec = n == 1;
+    }
+    if ((v = getenv("MEMLENS_OUT")) && *v) {
+        if (strlen(v) >= sizeof config->out_dir - 64) return bad("MEMLENS_OUT", v, "a shorter path");
+        ml_strlcpy(config->out_dir, v, sizeof config->out_dir);
+    }
+    return false;
+}

@@ -1,0 +1,127 @@
+/* ml_live.c — the live-pointer map: every tracked heap block, address -> (size, site).
+ *
+ * ML_LIVE_SHARDS independent open-addressing tables (linear probing, backward-shift deletion, no
+ * tombstones), each behind its own spinlock, so any thread can free what another allocated while two
+ * threads only contend when their addresses hash to the same shard (1 in 1024). An entry is 16 bytes:
+ * the address and a packed word (size: 44 bits, site: 20 bits); tables grow at 5/8 load, so the map
+ * costs 26–51 bytes per live block. Table memory comes from ml_os_alloc, never from the host's malloc.
+ * Each shard's fields are protected by its `lock`. */
+#include "ml.h"
+#include "ml_prim.h"
+#include "ml_spin.h"
+
+#include <string.h>
+
+#define SIZE_BITS 44
+#define SITE_MASK ((1ull << 20) - 1)
+#define MAX_SIZE ((1ull << SIZE_BITS) - 1)
+
+struct entry { uintptr_t ptr; uint64_t packed; };
+
+struct shard {
+    ml_spin lock;
+    uint32_t count;
+    uint32_t mask;           /* capacity - 1; 0 when no table yet */
+    struct entry *slots;
+} __attribute__((aligned(64)));
+
+static struct shard shards[ML_LIVE_SHARDS];
+
+static inline uint64_t mix(uintptr_t ptr) {
+    uint64_t h = (uint64_t)ptr * 0x9E3779B97F4A7C15ull;
+    return h ^ (h >> 29);
+}
+static inline struct shard *shard_of(uint64_t h) { return &shards[h >> 54]; } /* top 10 bits */
+
+bool ml_live_init(void) { return false; }
+
+static bool grow(struct shard *s) {
+    uint32_t old_cap = s->mask ? s->mask + 1 : 0;
+    uint32_t cap = old_cap ? old_cap * 2 : 64;
+    if (cap == 0 || cap > (1u << 30)) return true;
+    struct entry *slots = ml_os_alloc((size_t)cap * sizeof *slots);
+    if (!slots) return true;
+    for (uint32_t i = 0; i < old_cap; i++) {
+        struct entry e = s->slots[i];
+        if (!e.ptr) continue;
+        uint32_t j = (uint32_t)mix(e.ptr) & (cap - 1);
+        while (slots[j].ptr) j = (j + 1) & (cap - 1);
+        slots[j] = e;
+    }
+    ml_os_free(s->slots, (size_t)old_cap * sizeof *s->slots);
+    s->slots = slots;
+    s->mask = cap - 1;
+    return false;
+}
+
+bool ml_live_insert(uintptr_t ptr, uint64_t size, uint32_t site) {
+    uint64_t h = mix(ptr);
+    struct shard *s = shard_of(h);
+    uint64_t packed = (size > MAX_SIZE ? MAX_SIZE : size) << 20 | (site & SITE_MASK);
+    ml_spin_lock(&s->lock);
+    if ((uint64_t)(s->count + 1) * 8 > (uint64_t)(s->mask + 1) * 5 && grow(s)) {
+        ml_spin_unlock(&s->lock);
+        return true;
+    }
+    uint32_t i = (uint32_t)h & s->mask;
+    while (s->slots[i].ptr && s->slots[i].ptr != ptr) i = (i + 1) & s->mask;
+    if (!s->slots[i].ptr) s->count++;
+    s->slots[i].ptr = ptr;
+    s->slots[i].packed = packed;
+    ml_spin_unlock(&s->lock);
+    return false;
+}
+
+bool ml_live_remove(uintptr_t ptr, uint64_t *size, uint32_t *site) {
+    uint64_t h = mix(ptr);
+    struct shard *s = shard_of(h);
+    ml_spin_lock(&s->lock);
+    if (!s->count) { ml_spin_unlock(&s->lock); return false; }
+    uint32_t i = (uint32_t)h & s->mask;
+    while (s->slots[i].ptr != ptr) {
+        if (!s->slots[i].ptr) { ml_spin_unlock(&s->lock); return false; }
+        i = (i + 1) & s->mask;
+    }
+    *size = s->slots[i].packed >> 20;
+    *site = (uint32_t)(s->slots[i].packed & SITE_MASK);
+    /* backward-shift deletion: move later members of the probe run into the hole */
+    uint32_t hole = i;
+    for (uint32_t j = (i + 1) & s->mask; s->slots[j].ptr; j = (j + 1) & s->mask) {
+        uint32_t home = (uint32_t)mix(s->slots[j].ptr) & s->mask;
+        /* entry j may move to hole iff home is not cyclically within (hole, j] */
+        if (((j - home) & s->mask) >= ((j - hole) & s->mask)) {
+            s->slots[hole] = s->slots[j];
+            hole = j;
+        }
+    }
+    s->slots[hole].ptr = 0;
+    s->slots[hole].packed = 0;
+    s->count--;
+    ml_spin_unlock(&s->lock);
+    return true;
+}
+
+void ml_live_foreach(ml_live_visit *visit, void *arg) {
+    for (unsigned k = 0; k < ML_LIVE_SHARDS; k++) {
+        struct shard *s = &shards[k];
+        ml_spin_lock(&s->lock);
+        for (uint32_t i = 0; s->count && i <= s->mask; i++)
+            if (s->slots[i].ptr)
+                visit(s->slots[i].ptr, s->slots[i].packed >> 20, (uint32_t)(s->slots[i].packed & SITE_MASK), arg);
+        ml_spin_unlock(&s->lock);
+    }
+}
+
+void ml_live_lock_all(void) {
+    for (unsigned k = 0; k < ML_LIVE_SHARDS; k++) ml_spin_lock(&shards[k].lock);
+}
+void ml_live_unlock_all(void) {
+    for (unsigned k = 0; k < ML_LIVE_SHARDS; k++) ml_spin_unlock(&shards[k].lock);
+}
+
+uint64_t ml_live_memory_bytes(void) {
+    uint64_t total = 0;
+    for (unsigned k = 0; k < ML_LIVE_SHARDS; k++)
+        total += shards[k].mask ? (uint64_t)(shards[k].mask + 1) * sizeof(struct entry) : 0;
+    return total;
+}

@@ -1,0 +1,231 @@
+/* ml_sites.c — interned call sites and per-thread counters.
+ *
+ * Sites: a lock-free open-addressing set of pointers to immutable site records (hash, kind, frames),
+ * allocated from a bump arena. Insertion writes the record, publishes its id in `by_id` (release),
+ * then CASes it into an empty slot (release); readers load slots with acquire, so a visible record is
+ * complete. Two threads racing to intern the same new stack may both get ids: the loser's id stays
+ * unused (zero counters), which costs a few bytes and never a wrong count. Each thread first looks in
+ * a private direct-mapped cache keyed by the 64-bit stack hash.
+ *
+ * Counters: every registered thread owns a slot with a counters array indexed by site id (lazily
+ * backed address space). Only the owner writes it, with relaxed stores; the collector reads with
+ * relaxed loads and sums. When a thread exits its slot is marked DEAD; the collector folds its
+ * counters into `dead_base` and frees the slot for reuse. Threads beyond ML_MAX_THREADS share the
+ * `shared` slot through atomic adds. */
+#define _GNU_SOURCE
+#include "ml.h"
+#include "ml_prim.h"
+
+#include <pthread.h>
+#include <string.h>
+
+#define TABLE_BITS 21
+#define TABLE_CAP (1u << TABLE_BITS)
+#define ARENA_BYTES (512ull << 20)
+#define CACHE_SIZE 1024
+
+enum { SLOT_FREE, SLOT_LIVE, SLOT_DEAD };
+
+struct cache_entry { uint64_t hash; uint32_t site; };
+
+struct ml_thread {
+    _Atomic int state;
+    pid_t tid;
+    _Atomic uint32_t max_site;        /* highest site id counted here + 1: bounds folding work */
+    struct ml_counters *counters;     /* [ML_MAX_SITES], owner writes */
+    struct cache_entry cache[CACHE_SIZE];
+};
+
+static struct ml_site *_Atomic *table;         /* [TABLE_CAP] */
+static struct ml_site *_Atomic *by_id;         /* [ML_MAX_SITES] */
+static char *arena;
+static _Atomic uint64_t arena_used;
+static _Atomic uint32_t next_id = 1;           /* id 0 is ML_SITE_OVERFLOW */
+static _Atomic uint32_t table_used;
+
+static struct ml_thread *threads;               /* [ML_MAX_THREADS] */
+static struct ml_thread shared_thread;          /* overflow slot, updated with atomics */
+static struct ml_counters *dead_base;           /* collector only */
+static pthread_key_t exit_key;
+
+bool ml_sites_init(void) {
+    table = ml_os_alloc(TABLE_CAP * sizeof *table);
+    by_id = ml_os_alloc(ML_MAX_SITES * sizeof *by_id);
+    arena = ml_os_alloc(ARENA_BYTES);
+    threads = ml_os_alloc(ML_MAX_THREADS * sizeof *threads);
+    dead_base = ml_os_alloc(ML_MAX_SITES * sizeof *dead_base);
+    shared_thread.counters = ml_os_alloc(ML_MAX_SITES * sizeof(struct ml_counters));
+    if (!table || !by_id || !arena || !threads || !dead_base || !shared_thread.counters) return true;
+    atomic_store(&shared_thread.state, SLOT_LIVE);
+    return false;
+}
+
+static inline uint64_t stack_hash(const uintptr_t *frames, unsigned depth, unsigned kind) {
+    uint64_t h = 0x243F6A8885A308D3ull ^ ((uint64_t)kind << 56) ^ depth;
+    for (unsigned i = 0; i < depth; i++) {
+        h = (h ^ frames[i]) * 0x9E3779B97F4A7C15ull;
+        h ^= h >> 32;
+    }
+    return h | 1;
+}
+
+static bool same(const struct ml_site *s, uint64_t hash, const uintptr_t *frames, unsigned depth, unsigned kind) {
+    return s->hash == hash && s->kind == kind && s->depth == depth &&
+           memcmp(s->frames, frames, depth * sizeof *frames) == 0;
+}
+
+static uint32_t intern_global(uint64_t hash, const uintptr_t *frames, unsigned depth, unsigned kind) {
+    uint32_t i = (uint32_t)hash & (TABLE_CAP - 1);
+    struct ml_site *mine = NULL;
+    for (;;) {
+        struct ml_site *s = atomic_load_explicit(&table[i], memory_order_acquire);
+        if (!s) {
+            if (!mine) {
+                if (atomic_load_explicit(&table_used, memory_order_relaxed) > TABLE_CAP / 4 * 3) return ML_SITE_OVERFLOW;
+                uint64_t bytes = (sizeof *mine + depth * sizeof *frames + 15) & ~15ull;
+                uint64_t at = atomic_fetch_add_explicit(&arena_used, bytes, memory_order_relaxed);
+                uint32_t id = atomic_fetch_add_explicit(&next_id, 1, memory_order_relaxed);
+                if (at + bytes > ARENA_BYTES || id >= ML_MAX_SITES) return ML_SITE_OVERFLOW;
+                mine = (struct ml_site *)(arena + at);
+                mine->hash = hash;
+                mine->id = id;
+                mine->kind = (uint16_t)kind;
+                mine->depth = (uint16_t)depth;
+                memcpy(mine->frames, frames, depth * sizeof *frames);
+                atomic_store_explicit(&by_id[id], mine, memory_order_release);
+            }
+            struct ml_site *expected = NULL;
+            if (atomic_compare_exchange_strong_explicit(&table[i], &expected, mine, memory_order_release,
+                                                        memory_order_acquire)) {
+                atomic_fetch_add_explicit(&table_used, 1, memory_order_relaxed);
+                return mine->id;
+            }
+            s = expected;
+        }
+        if (same(s, hash, frames, depth, kind)) return s->id;
+        i = (i + 1) & (TABLE_CAP - 1);
+    }
+}
+
+uint32_t ml_site_intern(struct ml_thread *thread, const uintptr_t *frames, unsigned depth, unsigned kind) {
+    uint64_t hash = stack_hash(frames, depth, kind);
+    struct cache_entry *c = &thread->cache[(hash >> 20) & (CACHE_SIZE - 1)];
+    if (c->hash == hash) return c->site;
+    uint32_t site = intern_global(hash, frames, depth, kind);
+    if (site != ML_SITE_OVERFLOW) { c->hash = hash; c->site = site; }
+    return site;
+}
+
+uint32_t ml_sites_count(void) {
+    uint32_t n = atomic_load_explicit(&next_id, memory_order_acquire);
+    return n > ML_MAX_SITES ? ML_MAX_SITES : n;
+}
+
+const struct ml_site *ml_site_get(uint32_t id) {
+    return id < ML_MAX_SITES ? atomic_load_explicit(&by_id[id], memory_order_acquire) : NULL;
+}
+
+/* ---- threads ---- */
+
+static void on_thread_exit(void *arg) {
+    struct ml_thread *t = arg;
+    ml_tls.thread = NULL;
+    if (t != &shared_thread) atomic_store_explicit(&t->state, SLOT_DEAD, memory_order_release);
+}
+
+static pthread_once_t key_once = PTHREAD_ONCE_INIT;
+static bool key_ok;
+static void make_key(void) { key_ok = pthread_key_create(&exit_key, on_thread_exit) == 0; }
+
+struct ml_thread *ml_thread_self(void) {
+    struct ml_thread *t = ml_tls.thread;
+    if (__builtin_expect(t != NULL, 1)) return t;
+    pthread_once(&key_once, make_key);
+    t = &shared_thread;
+    for (unsigned i = 0; i < ML_MAX_THREADS; i++) {
+        int expected = SLOT_FREE;
+        if (atomic_load_explicit(&threads[i].state, memory_order_relaxed) == SLOT_FREE &&
+            atomic_compare_exchange_strong_explicit(&threads[i].state, &expected, SLOT_LIVE, memory_order_acquire,
+                                                    memory_order_relaxed)) {
+            struct ml_thread *slot = &threads[i];
+            if (!slot->counters) slot->counters = ml_os_alloc(ML_MAX_SITES * sizeof(struct ml_counters));
+            if (!slot->counters) { atomic_store(&slot->state, SLOT_FREE); break; }
+            slot->tid = ml_gettid();
+            t = slot;
+            break;
+        }
+    }
+    ml_tls.thread = t;
+    if (key_ok) pthread_setspecific(exit_key, t);
+    return t;
+}
+
+static inline void add_relaxed(uint64_t *field, uint64_t v) {
+    __atomic_store_n(field, __atomic_load_n(field, __ATOMIC_RELAXED) + v, __ATOMIC_RELAXED);
+}
+
+void ml_thread_count(struct ml_thread *t, uint32_t site, int64_t allocations, int64_t frees,
+                     uint64_t allocated_bytes, uint64_t freed_bytes) {
+    struct ml_counters *c = &t->counters[site];
+    if (__builtin_expect(t == &shared_thread, 0)) {
+        __atomic_fetch_add(&c->allocations, (uint64_t)allocations, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&c->frees, (uint64_t)frees, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&c->allocated_bytes, allocated_bytes, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&c->freed_bytes, freed_bytes, __ATOMIC_RELAXED);
+    } else {
+        add_relaxed(&c->allocations, (uint64_t)allocations);
+        add_relaxed(&c->frees, (uint64_t)frees);
+        add_relaxed(&c->allocated_bytes, allocated_bytes);
+        add_relaxed(&c->freed_bytes, freed_bytes);
+    }
+    if (site >= atomic_load_explicit(&t->max_site, memory_order_relaxed))
+        atomic_store_explicit(&t->max_site, site + 1, memory_order_relaxed);
+}
+
+static void add_counters(struct ml_counters *out, const struct ml_counters *c) {
+    out->allocations += __atomic_load_n(&c->allocations, __ATOMIC_RELAXED);
+    out->frees += __atomic_load_n(&c->frees, __ATOMIC_RELAXED);
+    out->allocated_bytes += __atomic_load_n(&c->allocated_bytes, __ATOMIC_RELAXED);
+    out->freed_bytes += __atomic_load_n(&c->freed_bytes, __ATOMIC_RELAXED);
+}
+
+void ml_sites_totals(struct ml_counters *out, uint32_t count) {
+    memset(out, 0, count * sizeof *out);
+    for (uint32_t s = 0; s < count; s++) {
+        add_counters(&out[s], &dead_base[s]);
+        add_counters(&out[s], &shared_thread.counters[s]);
+    }
+    for (unsigned i = 0; i < ML_MAX_THREADS; i++) {
+        struct ml_thread *t = &threads[i];
+        if (atomic_load_explicit(&t->state, memory_order_acquire) == SLOT_FREE) continue;
+        uint32_t n = atomic_load_explicit(&t->max_site, memory_order_relaxed);
+        for (uint32_t s = 0; s < n && s < count; s++) add_counters(&out[s], &t->counters[s]);
+    }
+}
+
+void ml_threads_reap(void) {
+    for (unsigned i = 0; i < ML_MAX_THREADS; i++) {
+        struct ml_thread *t = &threads[i];
+        if (atomic_load_explicit(&t->state, memory_order_acquire) != SLOT_DEAD) continue;
+        uint32_t n = atomic_load_explicit(&t->max_site, memory_order_relaxed);
+        for (uint32_t s = 0; s < n; s++) add_counters(&dead_base[s], &t->counters[s]);
+        memset(t->counters, 0, n * sizeof *t->counters);
+        memset(t->cache, 0, sizeof t->cache);
+        atomic_store_explicit(&t->max_site, 0, memory_order_relaxed);
+        atomic_store_explicit(&t->state, SLOT_FREE, memory_order_release);
+    }
+}
+
+unsigned ml_threads_live(void) {
+    unsigned n = 0;
+    for (unsigned i = 0; i < ML_MAX_THREADS; i++)
+        n += atomic_load_explicit(&threads[i].state, memory_order_relaxed) == SLOT_LIVE;
+    return n;
+}
+
+/* After fork only the forking thread exists: every other live slot belongs to a thread that is gone. */
+void ml_threads_after_fork_child(struct ml_thread *self) {
+    for (unsigned i = 0; i < ML_MAX_THREADS; i++)
+        if (&threads[i] != self && atomic_load(&threads[i].state) == SLOT_LIVE) atomic_store(&threads[i].state, SLOT_DEAD);
+    if (self) self->tid = ml_gettid();
+}

@@ -1,0 +1,21 @@
+/* ml_spin.h — a test-and-test-and-set spinlock that yields under contention. Used for short critical
+ * sections on the hot path (one shard of the live map) where a pthread mutex would cost more. */
+#ifndef ML_SPIN_H
+#define ML_SPIN_H
+#include <sched.h>
+#include <stdatomic.h>
+
+typedef struct { atomic_int held; } ml_spin;
+
+static inline void ml_spin_lock(ml_spin *lock) {
+    for (unsigned spins = 0;; spins++) {
+        if (!atomic_exchange_explicit(&lock->held, 1, memory_order_acquire)) return;
+        while (atomic_load_explicit(&lock->held, memory_order_relaxed)) {
+            if (++spins > 64) { sched_yield(); spins = 0; }
+            else __builtin_ia32_pause();
+        }
+    }
+}
+static inline void ml_spin_unlock(ml_spin *lock) { atomic_store_explicit(&lock->held, 0, memory_order_release); }
+static inline void ml_spin_reset(ml_spin *lock) { atomic_store_explicit(&lock->held, 0, memory_order_relaxed); }
+#endif

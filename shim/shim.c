@@ -1,0 +1,424 @@
+/* shim.c — the interposers of libmemlens.so and nothing else: each one calls the real function found
+ * with dlsym(RTLD_NEXT) and reports what happened to the core (ml_track_*). Bodies are generated from
+ * a few macros, one per shape of function. Before the real symbols are known, allocations come from a
+ * small bootstrap arena; while memlens itself runs on a thread (ml_tls.guard), nothing is tracked, so
+ * libunwind, dlsym and the collector can allocate without recursion. errno is preserved. */
+#undef _FILE_OFFSET_BITS   /* keep mmap and mmap64 distinct names */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "ml.h"
+#include "ml_collector.h"
+#include "ml_prim.h"
+
+#define EXPORT __attribute__((visibility("default")))
+#define LIKELY(x) __builtin_expect(!!(x), 1)
+#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define CALLER ((uintptr_t)__builtin_return_address(0))
+
+/* ---- bootstrap arena: bump allocation by CAS, 16-byte size header, never freed ---- */
+#define BOOT_BYTES (256u << 10)
+static char boot_arena[BOOT_BYTES] __attribute__((aligned(64)));
+static _Atomic size_t boot_used;
+
+static void *boot_alloc(size_t size, size_t align) {
+    if (align < 16) align = 16;
+    size_t used = atomic_load(&boot_used), start, end;
+    do {
+        start = (used + 16 + align - 1) & ~(align - 1);
+        end = start + size;
+        if (end > BOOT_BYTES || end < start) return NULL;
+    } while (!atomic_compare_exchange_weak(&boot_used, &used, end));
+    memcpy(boot_arena + start - sizeof size, &size, sizeof size);
+    return boot_arena + start;   /* static storage is zeroed and never reused: calloc-clean */
+}
+static inline bool is_boot(const void *p) { return (const char *)p >= boot_arena && (const char *)p < boot_arena + BOOT_BYTES; }
+static size_t boot_size(const void *p) { size_t n; memcpy(&n, (const char *)p - sizeof n, sizeof n); return n; }
+
+/* ---- real functions ---- */
+#define REAL_FUNCTIONS(X) \
+    X(malloc, void *, (size_t)) X(calloc, void *, (size_t, size_t)) X(realloc, void *, (void *, size_t)) \
+    X(reallocarray, void *, (void *, size_t, size_t)) X(free, void, (void *)) \
+    X(posix_memalign, int, (void **, size_t, size_t)) X(aligned_alloc, void *, (size_t, size_t)) \
+    X(memalign, void *, (size_t, size_t)) X(valloc, void *, (size_t)) X(pvalloc, void *, (size_t)) \
+    X(mmap, void *, (void *, size_t, int, int, int, off_t)) X(munmap, int, (void *, size_t)) \
+    X(mremap, void *, (void *, size_t, size_t, int, ...)) X(dlclose, int, (void *)) \
+    X(execve, int, (const char *, char *const[], char *const[])) \
+    X(execvpe, int, (const char *, char *const[], char *const[])) \
+    X(_exit, void, (int)) X(_Exit, void, (int)) X(exit, void, (int))
+
+#define DECLARE_REAL(name, ret, params) static ret(*real_##name) params;
+REAL_FUNCTIONS(DECLARE_REAL)
+static _Atomic bool resolving;
+
+static void resolve(void) {
+    if (atomic_exchange(&resolving, true)) return;
+    ml_tls.guard++;
+#define RESOLVE_REAL(name, ret, params) real_##name = (ret(*) params)dlsym(RTLD_NEXT, #name);
+    REAL_FUNCTIONS(RESOLVE_REAL)
+    ml_tls.guard--;
+    if (!real_malloc || !real_free || !real_calloc || !real_realloc) {
+        static const char msg[] = "memlens: cannot find the real malloc; the program runs untracked\n";
+        write(2, msg, sizeof msg - 1);
+        atomic_store(&ml_state, ML_STATE_DISABLED);
+    }
+}
+
+/* Lazily resolves symbols the first time a wrapper of this family runs. */
+#define NEED(name) do { if (UNLIKELY(!real_##name)) resolve(); } while (0)
+
+static inline bool tracking(void) {
+    if (UNLIKELY(ml_tls.guard)) return false;
+    int state = atomic_load_explicit(&ml_state, memory_order_relaxed);
+    if (LIKELY(state == ML_STATE_ON)) return true;
+    if (state == ML_STATE_OFF && real_malloc) {
+        ml_runtime_init();
+        return atomic_load(&ml_state) == ML_STATE_ON;
+    }
+    return false;
+}
+
+static void track_alloc(void *p, size_t size, unsigned kind, uintptr_t caller) {
+    int saved = errno;
+    ml_tls.guard++;
+    ml_track_alloc(p, size, kind, caller);
+    ml_tls.guard--;
+    errno = saved;
+}
+
+/* Removes `p` from the live map; the caller frees it, then commits. */
+struct release { bool tracked; uint64_t size; uint32_t site; };
+static inline struct release release_begin(void *p) {
+    struct release r = { false, 0, 0 };
+    if (p && tracking()) {
+        ml_tls.guard++;
+        r.tracked = ml_track_free_begin(p, &r.size, &r.site);
+        ml_tls.guard--;
+    }
+    return r;
+}
+static inline void release_commit(struct release r, void *p) {
+    if (!r.tracked) return;
+    int saved = errno;
+    ml_tls.guard++;
+    ml_track_free_commit(r.size, r.site, p);
+    ml_tls.guard--;
+    errno = saved;
+}
+
+/* ---- the malloc family ---- */
+
+EXPORT void *malloc(size_t size) {
+    if (UNLIKELY(!real_malloc)) {
+        resolve();
+        if (!real_malloc) return boot_alloc(size, 16);
+    }
+    void *p = real_malloc(size);
+    if (LIKELY(p != NULL) && tracking()) track_alloc(p, size, ML_KIND_MALLOC, CALLER);
+    return p;
+}
+
+EXPORT void *calloc(size_t count, size_t size) {
+    if (UNLIKELY(!real_calloc)) {
+        resolve();
+        if (!real_calloc) {   /* dlsym itself may calloc while we resolve */
+            size_t total;
+            return __builtin_mul_overflow(count, size, &total) ? NULL : boot_alloc(total, 16);
+        }
+    }
+    void *p = real_calloc(count, size);
+    if (LIKELY(p != NULL) && tracking()) track_alloc(p, count * size, ML_KIND_CALLOC, CALLER);
+    return p;
+}
+
+EXPORT void free(void *p) {
+    if (UNLIKELY(!p || is_boot(p))) return;
+    NEED(free);
+    struct release r = release_begin(p);
+    real_free(p);
+    release_commit(r, p);
+}
+
+/* realloc-like: the old block is released only if the call succeeds. */
+static void *resize(void *old, size_t size, void *fresh, unsigned kind, uintptr_t caller, struct release r) {
+    if (!fresh) {
+        if (r.tracked && size != 0) { ml_tls.guard++; ml_track_free_abort(old, r.size, r.site); ml_tls.guard--; }
+        else release_commit(r, old);   /* realloc(p, 0) freed p */
+        return NULL;
+    }
+    release_commit(r, old);
+    if (tracking()) track_alloc(fresh, size, kind, caller);
+    return fresh;
+}
+
+EXPORT void *realloc(void *old, size_t size) {
+    if (UNLIKELY(is_boot(old))) {
+        void *p = malloc(size);
+        if (p) memcpy(p, old, boot_size(old) < size ? boot_size(old) : size);
+        return p;
+    }
+    NEED(realloc);
+    struct release r = release_begin(old);
+    return resize(old, size, real_realloc(old, size), ML_KIND_REALLOC, CALLER, r);
+}
+
+EXPORT void *reallocarray(void *old, size_t count, size_t size) {
+    size_t total;
+    if (__builtin_mul_overflow(count, size, &total)) { errno = ENOMEM; return NULL; }
+    if (UNLIKELY(is_boot(old))) return realloc(old, total);
+    NEED(reallocarray);
+    struct release r = release_begin(old);
+    return resize(old, total, real_reallocarray(old, count, size), ML_KIND_REALLOCARRAY, CALLER, r);
+}
+
+/* Functions that return a fresh block of a computed size. */
+#define ALLOC_WRAPPER(name, kind, params, args, size_expr) \
+    EXPORT void *name params { \
+        NEED(name); \
+        void *p = real_##name args; \
+        if (LIKELY(p != NULL) && tracking()) track_alloc(p, size_expr, kind, CALLER); \
+        return p; \
+    }
+
+static size_t page_rounded(size_t size) {
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    return size ? (size + page - 1) & ~(page - 1) : page;
+}
+
+ALLOC_WRAPPER(aligned_alloc, ML_KIND_ALIGNED_ALLOC, (size_t align, size_t size), (align, size), size)
+ALLOC_WRAPPER(memalign, ML_KIND_MEMALIGN, (size_t align, size_t size), (align, size), size)
+ALLOC_WRAPPER(valloc, ML_KIND_VALLOC, (size_t size), (size), size)
+ALLOC_WRAPPER(pvalloc, ML_KIND_PVALLOC, (size_t size), (size), page_rounded(size))
+
+EXPORT int posix_memalign(void **out, size_t align, size_t size) {
+    NEED(posix_memalign);
+    int rc = real_posix_memalign(out, align, size);
+    if (rc == 0 && *out && tracking()) track_alloc(*out, size, ML_KIND_POSIX_MEMALIGN, CALLER);
+    return rc;
+}
+
+/* ---- calls that allocate for their caller: the allocations they make carry their kind ---- */
+
+static inline int kind_push(unsigned kind) {
+    int previous = ml_tls.kind;
+    if (!previous) ml_tls.kind = (int)kind + 1;
+    return previous;
+}
+static inline void kind_pop(int *previous) { ml_tls.kind = *previous; }
+#define KIND_SCOPE(kind) int kind_scope __attribute__((cleanup(kind_pop), unused)) = kind_push(kind)
+
+#define KIND_WRAPPER(ret, name, kind, params, args) \
+    static ret(*real_##name) params; \
+    EXPORT ret name params { \
+        if (UNLIKELY(!real_##name)) real_##name = (ret(*) params)dlsym(RTLD_NEXT, #name); \
+        KIND_SCOPE(kind); \
+        return real_##name args; \
+    }
+
+KIND_WRAPPER(char *, strdup, ML_KIND_STRDUP, (const char *s), (s))
+KIND_WRAPPER(char *, __strdup, ML_KIND_STRDUP, (const char *s), (s))
+KIND_WRAPPER(char *, strndup, ML_KIND_STRNDUP, (const char *s, size_t n), (s, n))
+KIND_WRAPPER(char *, __strndup, ML_KIND_STRNDUP, (const char *s, size_t n), (s, n))
+KIND_WRAPPER(int, vasprintf, ML_KIND_VASPRINTF, (char **out, const char *fmt, va_list ap), (out, fmt, ap))
+KIND_WRAPPER(ssize_t, getline, ML_KIND_GETLINE, (char **line, size_t *n, FILE *f), (line, n, f))
+KIND_WRAPPER(ssize_t, getdelim, ML_KIND_GETDELIM, (char **line, size_t *n, int delim, FILE *f), (line, n, delim, f))
+KIND_WRAPPER(ssize_t, __getdelim, ML_KIND_GETDELIM, (char **line, size_t *n, int delim, FILE *f), (line, n, delim, f))
+KIND_WRAPPER(FILE *, open_memstream, ML_KIND_OPEN_MEMSTREAM, (char **buf, size_t *n), (buf, n))
+
+EXPORT int asprintf(char **out, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int rc;
+    {
+        KIND_SCOPE(ML_KIND_ASPRINTF);
+        rc = vasprintf(out, fmt, ap);
+    }
+    va_end(ap);
+    return rc;
+}
+
+static char *(*real_realpath)(const char *, char *);
+EXPORT char *realpath(const char *path, char *resolved) {
+    if (UNLIKELY(!real_realpath)) real_realpath = (char *(*)(const char *, char *))dlsym(RTLD_NEXT, "realpath");
+    if (resolved) return real_realpath(path, resolved);   /* the caller's buffer: only scratch space is allocated */
+    KIND_SCOPE(ML_KIND_REALPATH);
+    return real_realpath(path, NULL);
+}
+
+/* C++ operator new: the real one (libstdc++) calls malloc/aligned_alloc, which records the block
+ * with this kind. operator delete needs nothing of its own: it frees through free(). */
+#define NEW_WRAPPER(name, kind, params, args) KIND_WRAPPER(void *, name, kind, params, args)
+#define NOTHROW const void *nothrow_tag
+NEW_WRAPPER(_Znwm, ML_KIND_NEW, (size_t n), (n))
+NEW_WRAPPER(_Znam, ML_KIND_NEW_ARRAY, (size_t n), (n))
+NEW_WRAPPER(_ZnwmRKSt9nothrow_t, ML_KIND_NEW, (size_t n, NOTHROW), (n, nothrow_tag))
+NEW_WRAPPER(_ZnamRKSt9nothrow_t, ML_KIND_NEW_ARRAY, (size_t n, NOTHROW), (n, nothrow_tag))
+NEW_WRAPPER(_ZnwmSt11align_val_t, ML_KIND_NEW, (size_t n, size_t al), (n, al))
+NEW_WRAPPER(_ZnamSt11align_val_t, ML_KIND_NEW_ARRAY, (size_t n, size_t al), (n, al))
+NEW_WRAPPER(_ZnwmSt11align_val_tRKSt9nothrow_t, ML_KIND_NEW, (size_t n, size_t al, NOTHROW), (n, al, nothrow_tag))
+NEW_WRAPPER(_ZnamSt11align_val_tRKSt9nothrow_t, ML_KIND_NEW_ARRAY, (size_t n, size_t al, NOTHROW), (n, al, nothrow_tag))
+
+/* ---- mappings: the maps lock is held across the system call so the table never disagrees ---- */
+
+static void *track_mmap(void *(*real)(void *, size_t, int, int, int, off_t), void *addr, size_t len, int prot,
+                        int flags, int fd, off_t off, uintptr_t caller) {
+    if (!tracking()) return real(addr, len, prot, flags, fd, off);
+    ml_tls.guard++;
+    ml_maps_lock();
+    void *p = real(addr, len, prot, flags, fd, off);
+    int saved = errno;
+    if (p != MAP_FAILED) ml_track_mmap(p, len, (flags & MAP_ANONYMOUS) != 0, caller);
+    ml_maps_unlock();
+    ml_tls.guard--;
+    errno = saved;
+    return p;
+}
+
+EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
+    NEED(mmap);
+    return track_mmap(real_mmap, addr, len, prot, flags, fd, off, CALLER);
+}
+EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
+    NEED(mmap);
+    return track_mmap(real_mmap, addr, len, prot, flags, fd, off, CALLER);
+}
+
+EXPORT int munmap(void *addr, size_t len) {
+    NEED(munmap);
+    if (!tracking()) return real_munmap(addr, len);
+    ml_tls.guard++;
+    ml_maps_lock();
+    int rc = real_munmap(addr, len);
+    int saved = errno;
+    if (rc == 0) ml_track_munmap(addr, len);
+    ml_maps_unlock();
+    ml_tls.guard--;
+    errno = saved;
+    return rc;
+}
+
+EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...) {
+    NEED(mremap);
+    void *target = NULL;
+    if (flags & MREMAP_FIXED) {
+        va_list ap;
+        va_start(ap, flags);
+        target = va_arg(ap, void *);
+        va_end(ap);
+    }
+    if (!tracking()) return real_mremap(old, old_len, new_len, flags, target);
+    ml_tls.guard++;
+    ml_maps_lock();
+    void *p = real_mremap(old, old_len, new_len, flags, target);
+    int saved = errno;
+    if (p != MAP_FAILED) ml_track_mremap(old, old_len, p, new_len);
+    ml_maps_unlock();
+    ml_tls.guard--;
+    errno = saved;
+    return p;
+}
+
+/* ---- process life cycle ---- */
+
+EXPORT int dlclose(void *handle) {
+    NEED(dlclose);
+    if (!ml_tls.guard) ml_collector_before_dlclose();
+    return real_dlclose(handle);
+}
+
+#define EXIT_WRAPPER(name) \
+    EXPORT __attribute__((noreturn)) void name(int status) { \
+        NEED(name); \
+        if (!ml_tls.guard) ml_collector_finish("exit", status, NULL); \
+        real_##name(status); \
+        __builtin_unreachable(); \
+    }
+EXIT_WRAPPER(_exit)
+EXIT_WRAPPER(_Exit)
+
+EXPORT __attribute__((noreturn)) void exit(int status) {
+    NEED(exit);
+    ml_collector_note_exit_status(status);
+    real_exit(status);
+    __builtin_unreachable();
+}
+
+/* exec: finish this image's stream; with MEMLENS_FOLLOW_EXEC=0 the new image gets no LD_PRELOAD. */
+static char *const *exec_environment(char *const envp[], char **copy, size_t cap, char *preload, size_t preload_cap) {
+    if (ml_config.follow_exec || !envp) return envp;
+    size_t n = 0;
+    for (size_t i = 0; envp[i]; i++) {
+        if (n + 1 >= cap) return envp;
+        if (strncmp(envp[i], "LD_PRELOAD=", 11) != 0) { copy[n++] = envp[i]; continue; }
+        /* keep other preloaded objects, drop ours */
+        size_t used = ml_strlcpy(preload, "LD_PRELOAD=", preload_cap);
+        const char *p = envp[i] + 11;
+        while (*p) {
+            size_t len = strcspn(p, ": ");
+            bool ours = len >= 13 && memcmp(p + len - 13, "libmemlens.so", 13) == 0;
+            if (!ours && used + len + 2 < preload_cap) {
+                if (used > 11) preload[used++] = ':';
+                memcpy(preload + used, p, len);
+                used += len;
+                preload[used] = 0;
+            }
+            p += len;
+            while (*p == ':' || *p == ' ') p++;
+        }
+        copy[n++] = preload;
+    }
+    copy[n] = NULL;
+    return copy;
+}
+
+static int do_exec(const char *path, char *const argv[], char *const envp[], bool search) {
+    NEED(execve);
+    char *copy[4096], preload[4096];
+    char *const *env = exec_environment(envp, copy, 4096, preload, sizeof preload);
+    if (!ml_tls.guard) ml_collector_finish("exec", -1, path);
+    int rc = search ? real_execvpe(path, argv, env) : real_execve(path, argv, env);
+    int saved = errno;
+    if (!ml_tls.guard) ml_collector_exec_failed();
+    errno = saved;
+    return rc;
+}
+
+EXPORT int execve(const char *path, char *const argv[], char *const envp[]) { return do_exec(path, argv, envp, false); }
+EXPORT int execv(const char *path, char *const argv[]) { return do_exec(path, argv, environ, false); }
+EXPORT int execvp(const char *file, char *const argv[]) { return do_exec(file, argv, environ, true); }
+EXPORT int execvpe(const char *file, char *const argv[], char *const envp[]) { return do_exec(file, argv, envp, true); }
+
+#define EXECL_BODY(path, envp, search) \
+    va_list ap; \
+    size_t argc = 1; \
+    va_start(ap, arg); \
+    while (va_arg(ap, char *)) argc++; \
+    va_end(ap); \
+    if (argc > 65536) { errno = E2BIG; return -1; } \
+    char *argv[argc + 1]; \
+    argv[0] = (char *)arg; \
+    va_start(ap, arg); \
+    for (size_t i = 1; i <= argc; i++) argv[i] = va_arg(ap, char *); \
+    char *const *env = envp; \
+    if (env == NULL) env = va_arg(ap, char *const *); \
+    va_end(ap); \
+    return do_exec(path, argv, env, search);
+
+EXPORT int execl(const char *path, const char *arg, ...) { EXECL_BODY(path, environ, false) }
+EXPORT int execlp(const char *file, const char *arg, ...) { EXECL_BODY(file, environ, true) }
+EXPORT int execle(const char *path, const char *arg, ...) { EXECL_BODY(path, NULL, false) }
+
+__attribute__((constructor(101))) static void shim_start(void) {
+    NEED(malloc);
+    ml_collector_start();
+}
