@@ -167,12 +167,16 @@ static void write_op(const struct ml_op *op) {
     ml_out_end();
 }
 
-static void write_site_deltas(uint64_t now) {
+/* Returns the number of heap blocks live. */
+static uint64_t write_site_deltas(uint64_t now) {
     ml_threads_reap();
     ml_sites_totals(totals, emitted_sites);
     bool any = false;
+    uint64_t heap_blocks = 0;
     for (uint32_t s = 1; s < emitted_sites; s++) {
         struct ml_counters *t = &totals[s], *l = &last[s];
+        const struct ml_site *site = ml_site_get(s);
+        if (site && !ml_kind_is_mmap(site->kind)) heap_blocks += t->allocations - t->frees;
         uint64_t live = t->allocated_bytes - t->freed_bytes;
         bool peak_up = live > peak[s] && live < (1ull << 62);
         if (peak_up) peak[s] = live;
@@ -192,9 +196,10 @@ static void write_site_deltas(uint64_t now) {
         *l = *t;
     }
     if (any) { ml_out_raw("]"); ml_out_end(); }
+    return heap_blocks;
 }
 
-static void write_snapshot(uint64_t now) {
+static void write_snapshot(uint64_t now, uint64_t heap_blocks) {
     char status[8192];
     if (ml_read_file("/proc/self/status", status, sizeof status) < 0) status[0] = 0;
     uint64_t anon, file;
@@ -206,9 +211,11 @@ static void write_snapshot(uint64_t now) {
     ml_out_u64("rss_anon", ml_proc_status_kb(status, "RssAnon"));
     ml_out_u64("rss_file", ml_proc_status_kb(status, "RssFile"));
     ml_out_u64("rss_shmem", ml_proc_status_kb(status, "RssShmem"));
-    ml_out_i64("heap_live", atomic_load(&ml_heap_live));
-    ml_out_i64("heap_peak", atomic_load(&ml_heap_peak));
-    ml_out_i64("heap_blocks", atomic_load(&ml_heap_blocks));
+    int64_t heap_live = atomic_load(&ml_heap_live) + ml_heap_pending();
+    int64_t heap_peak = atomic_load(&ml_heap_peak);
+    ml_out_i64("heap_live", heap_live);
+    ml_out_i64("heap_peak", heap_live > heap_peak ? heap_live : heap_peak);
+    ml_out_i64("heap_blocks", (int64_t)heap_blocks);
     ml_out_u64("mmap_live", anon + file);
     ml_out_u64("mmap_anon_live", anon);
     ml_out_u64("mmap_file_live", file);
@@ -231,8 +238,7 @@ static void flush_locked(void) {
         if (ops[i].site >= emitted_sites) write_new_sites();
         write_op(&ops[i]);
     }
-    write_site_deltas(now);
-    write_snapshot(now);
+    write_snapshot(now, write_site_deltas(now));
     ml_out_flush();
 }
 

@@ -120,6 +120,8 @@ void ml_out_string(const char *v, size_t len) {
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)v[i];
         if (c == '"' || c == '\\') { char e[2] = { '\\', (char)c }; put(e, 2); }
+        else if (c == '\n') put("\\n", 2);
+        else if (c == '\t') put("\\t", 2);
         else if (c < 0x20 || c == 0x7f) { char e[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] }; put(e, 6); }
         else if (c < 0x80) put((const char *)&v[i], 1);
         else {                                     /* copy valid UTF-8 sequences, replace anything else */

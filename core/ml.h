@@ -130,8 +130,10 @@ void ml_track_mmap(void *addr, uint64_t len, bool anonymous, uintptr_t caller);
 void ml_track_munmap(void *addr, uint64_t len);
 void ml_track_mremap(void *old_addr, uint64_t old_len, void *new_addr, uint64_t new_len);
 
-/* Heap totals, exact: updated on every tracked allocation and free. */
-extern _Atomic int64_t ml_heap_live, ml_heap_peak, ml_heap_blocks;
+/* Heap totals (ml_sites.c): see ml_thread_heap for how exact they are. */
+extern _Atomic int64_t ml_heap_live, ml_heap_peak;
+void ml_thread_heap(struct ml_thread *thread, int64_t bytes);
+int64_t ml_heap_pending(void);   /* collector: bytes batched on threads, not yet in ml_heap_live */
 
 /* Large operations waiting for the collector. */
 struct ml_op { uint64_t time_ns, size, addr; uint32_t site; int32_t tid; uint8_t kind; bool release; };

@@ -63,13 +63,15 @@ bool ml_parse_duration_ns(const char *text, uint64_t *out) {
 }
 
 static bool bad(const char *name, const char *value, const char *expected) {
-    char msg[512];
+    char msg[768];
     size_t n = ml_strlcpy(msg, "invalid ", sizeof msg);
     n += ml_strlcpy(msg + n, name, sizeof msg - n);
     n += ml_strlcpy(msg + n, "='", sizeof msg - n);
     n += ml_strlcpy(msg + n, value, sizeof msg - n);
-    ml_strlcpy(msg + n, "' (expected ", sizeof msg - n);
-    ml_stderr(msg, expected, "); the program runs untracked");
+    n += ml_strlcpy(msg + n, "' (expected ", sizeof msg - n);
+    n += ml_strlcpy(msg + n, expected, sizeof msg - n);
+    ml_strlcpy(msg + n, "); the program runs untracked", sizeof msg - n);
+    ml_stderr(msg, NULL, NULL);
     return true;
 }
 

@@ -26,6 +26,9 @@ struct shard {
 } __attribute__((aligned(64)));
 
 static struct shard shards[ML_LIVE_SHARDS];
+/* First tables of every shard, contiguous so that a small heap touches few pages. */
+#define FIRST_CAP 16
+static struct entry first_tables[ML_LIVE_SHARDS][FIRST_CAP];
 
 static inline uint64_t mix(uintptr_t ptr) {
     uint64_t h = (uint64_t)ptr * 0x9E3779B97F4A7C15ull;
@@ -37,8 +40,13 @@ bool ml_live_init(void) { return false; }
 
 static bool grow(struct shard *s) {
     uint32_t old_cap = s->mask ? s->mask + 1 : 0;
-    uint32_t cap = old_cap ? old_cap * 2 : 64;
-    if (cap == 0 || cap > (1u << 30)) return true;
+    if (!old_cap) {
+        s->slots = first_tables[s - shards];
+        s->mask = FIRST_CAP - 1;
+        return false;
+    }
+    uint32_t cap = old_cap * 2;
+    if (cap > (1u << 30)) return true;
     struct entry *slots = ml_os_alloc((size_t)cap * sizeof *slots);
     if (!slots) return true;
     for (uint32_t i = 0; i < old_cap; i++) {
@@ -48,7 +56,7 @@ static bool grow(struct shard *s) {
         while (slots[j].ptr) j = (j + 1) & (cap - 1);
         slots[j] = e;
     }
-    ml_os_free(s->slots, (size_t)old_cap * sizeof *s->slots);
+    if (old_cap != FIRST_CAP) ml_os_free(s->slots, (size_t)old_cap * sizeof *s->slots);
     s->slots = slots;
     s->mask = cap - 1;
     return false;

@@ -32,6 +32,7 @@ struct ml_thread {
     _Atomic int state;
     pid_t tid;
     _Atomic uint32_t max_site;        /* highest site id counted here + 1: bounds folding work */
+    _Atomic int64_t heap_pending;     /* heap bytes not yet added to ml_heap_live (owner writes) */
     struct ml_counters *counters;     /* [ML_MAX_SITES], owner writes */
     struct cache_entry cache[CACHE_SIZE];
 };
@@ -47,6 +48,41 @@ static struct ml_thread *threads;               /* [ML_MAX_THREADS] */
 static struct ml_thread shared_thread;          /* overflow slot, updated with atomics */
 static struct ml_counters *dead_base;           /* collector only */
 static pthread_key_t exit_key;
+static _Atomic unsigned registrations;   /* > 1: the process has had several allocating threads */
+
+/* Heap totals. While one thread allocates, every change goes straight to the shared atomics, so the
+ * peak is exact. Once several threads allocate, each batches up to ML_HEAP_BATCH bytes before
+ * touching the shared line (so threads do not contend on it): the peak is then exact to within
+ * ML_HEAP_BATCH per thread, and the collector adds the pending amounts when it reads. */
+#define ML_HEAP_BATCH (256 << 10)
+
+static void heap_publish(int64_t bytes) {
+    int64_t live = atomic_fetch_add_explicit(&ml_heap_live, bytes, memory_order_relaxed) + bytes;
+    int64_t peak = atomic_load_explicit(&ml_heap_peak, memory_order_relaxed);
+    while (live > peak && !atomic_compare_exchange_weak_explicit(&ml_heap_peak, &peak, live, memory_order_relaxed,
+                                                                 memory_order_relaxed)) {}
+}
+
+void ml_thread_heap(struct ml_thread *t, int64_t bytes) {
+    if (atomic_load_explicit(&registrations, memory_order_relaxed) <= 1 || t == &shared_thread) {
+        heap_publish(bytes);
+        return;
+    }
+    int64_t pending = atomic_load_explicit(&t->heap_pending, memory_order_relaxed) + bytes;
+    if (pending >= ML_HEAP_BATCH || pending <= -ML_HEAP_BATCH) {
+        heap_publish(pending);
+        pending = 0;
+    }
+    atomic_store_explicit(&t->heap_pending, pending, memory_order_relaxed);
+}
+
+int64_t ml_heap_pending(void) {
+    int64_t sum = 0;
+    for (unsigned i = 0; i < ML_MAX_THREADS; i++)
+        if (atomic_load_explicit(&threads[i].state, memory_order_acquire) != SLOT_FREE)
+            sum += atomic_load_explicit(&threads[i].heap_pending, memory_order_relaxed);
+    return sum;
+}
 
 bool ml_sites_init(void) {
     table = ml_os_alloc(TABLE_CAP * sizeof *table);
@@ -130,7 +166,9 @@ const struct ml_site *ml_site_get(uint32_t id) {
 static void on_thread_exit(void *arg) {
     struct ml_thread *t = arg;
     ml_tls.thread = NULL;
-    if (t != &shared_thread) atomic_store_explicit(&t->state, SLOT_DEAD, memory_order_release);
+    if (t == &shared_thread) return;
+    heap_publish(atomic_exchange_explicit(&t->heap_pending, 0, memory_order_relaxed));
+    atomic_store_explicit(&t->state, SLOT_DEAD, memory_order_release);
 }
 
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
@@ -151,6 +189,7 @@ struct ml_thread *ml_thread_self(void) {
             if (!slot->counters) slot->counters = ml_os_alloc(ML_MAX_SITES * sizeof(struct ml_counters));
             if (!slot->counters) { atomic_store(&slot->state, SLOT_FREE); break; }
             slot->tid = ml_gettid();
+            atomic_fetch_add_explicit(&registrations, 1, memory_order_relaxed);
             t = slot;
             break;
         }
@@ -212,6 +251,7 @@ void ml_threads_reap(void) {
         memset(t->counters, 0, n * sizeof *t->counters);
         memset(t->cache, 0, sizeof t->cache);
         atomic_store_explicit(&t->max_site, 0, memory_order_relaxed);
+        atomic_store_explicit(&t->heap_pending, 0, memory_order_relaxed);
         atomic_store_explicit(&t->state, SLOT_FREE, memory_order_release);
     }
 }

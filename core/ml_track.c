@@ -10,7 +10,7 @@
 
 __thread struct ml_tls ml_tls __attribute__((tls_model("initial-exec")));
 _Atomic int ml_state;
-_Atomic int64_t ml_heap_live, ml_heap_peak, ml_heap_blocks;
+_Atomic int64_t ml_heap_live, ml_heap_peak;
 _Atomic uint64_t ml_ops_dropped;
 const char *_Atomic ml_fail_reason;
 
@@ -57,14 +57,6 @@ static void queue_op(unsigned kind, uint32_t site, uint64_t size, uintptr_t addr
 
 /* ---- heap ---- */
 
-static inline void heap_add(int64_t bytes, int64_t blocks) {
-    int64_t live = atomic_fetch_add_explicit(&ml_heap_live, bytes, memory_order_relaxed) + bytes;
-    atomic_fetch_add_explicit(&ml_heap_blocks, blocks, memory_order_relaxed);
-    int64_t peak = atomic_load_explicit(&ml_heap_peak, memory_order_relaxed);
-    while (live > peak && !atomic_compare_exchange_weak_explicit(&ml_heap_peak, &peak, live, memory_order_relaxed,
-                                                                 memory_order_relaxed)) {}
-}
-
 static uint32_t site_here(struct ml_thread *t, unsigned kind, uintptr_t caller) {
     uintptr_t frames[ML_MAX_DEPTH];
     unsigned depth = ml_capture(frames, caller);
@@ -77,7 +69,7 @@ void ml_track_alloc(void *ptr, uint64_t size, unsigned kind, uintptr_t caller) {
     uint32_t site = site_here(t, kind, caller);
     if (ml_live_insert((uintptr_t)ptr, size, site)) { ml_fail("out of memory for the live-block map"); return; }
     ml_thread_count(t, site, 1, 0, size, 0);
-    heap_add((int64_t)size, 1);
+    ml_thread_heap(t, (int64_t)size);
     if (size >= ml_config.op_min) queue_op(kind, site, size, (uintptr_t)ptr, false);
 }
 
@@ -86,8 +78,9 @@ bool ml_track_free_begin(void *ptr, uint64_t *size, uint32_t *site) {
 }
 
 void ml_track_free_commit(uint64_t size, uint32_t site, void *ptr) {
-    ml_thread_count(ml_thread_self(), site, 0, 1, 0, size);
-    heap_add(-(int64_t)size, -1);
+    struct ml_thread *t = ml_thread_self();
+    ml_thread_count(t, site, 0, 1, 0, size);
+    ml_thread_heap(t, -(int64_t)size);
     if (size >= ml_config.op_min) {
         const struct ml_site *s = ml_site_get(site);
         queue_op(s ? s->kind : ML_KIND_MALLOC, site, size, (uintptr_t)ptr, true);

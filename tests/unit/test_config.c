@@ -1,0 +1,48 @@
+/* Unit tests of MEMLENS_* parsing (core/ml_config.c). */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+
+#include "ml.h"
+
+Test(config, sizes) {
+    uint64_t v;
+    cr_assert_not(ml_parse_size("4096", &v)); cr_assert_eq(v, 4096);
+    cr_assert_not(ml_parse_size("512K", &v)); cr_assert_eq(v, 512 << 10);
+    cr_assert_not(ml_parse_size("512KiB", &v)); cr_assert_eq(v, 512 << 10);
+    cr_assert_not(ml_parse_size("1MiB", &v)); cr_assert_eq(v, 1 << 20);
+    cr_assert_not(ml_parse_size("2G", &v)); cr_assert_eq(v, 2ull << 30);
+    cr_assert_not(ml_parse_size("3MB", &v)); cr_assert_eq(v, 3 << 20);
+    cr_assert(ml_parse_size("", &v));
+    cr_assert(ml_parse_size("12Q", &v));
+    cr_assert(ml_parse_size("-1", &v));
+    cr_assert(ml_parse_size("1MiBx", &v));
+    cr_assert(ml_parse_size("99999999999999999999999", &v), "overflow is an error");
+    cr_assert(ml_parse_size("20000000000000G", &v), "overflow by the multiplier is an error");
+}
+
+Test(config, durations) {
+    uint64_t v;
+    cr_assert_not(ml_parse_duration_ns("250ms", &v)); cr_assert_eq(v, 250000000ull);
+    cr_assert_not(ml_parse_duration_ns("2s", &v)); cr_assert_eq(v, 2000000000ull);
+    cr_assert_not(ml_parse_duration_ns("1500", &v)); cr_assert_eq(v, 1500000000ull);
+    cr_assert(ml_parse_duration_ns("fast", &v));
+    cr_assert(ml_parse_duration_ns("5h", &v));
+}
+
+Test(config, environment) {
+    struct ml_config c = { .depth = 32, .interval_ns = 1000000000ull, .op_min = 1 << 20, .follow_exec = true };
+    setenv("MEMLENS_DEPTH", "12", 1);
+    setenv("MEMLENS_INTERVAL", "200ms", 1);
+    setenv("MEMLENS_OP_MIN", "64K", 1);
+    setenv("MEMLENS_FOLLOW_EXEC", "0", 1);
+    cr_assert_not(ml_config_load(&c));
+    cr_assert_eq(c.depth, 12);
+    cr_assert_eq(c.interval_ns, 200000000ull);
+    cr_assert_eq(c.op_min, 64 << 10);
+    cr_assert_not(c.follow_exec);
+    setenv("MEMLENS_DEPTH", "0", 1);
+    cr_assert(ml_config_load(&c), "depth 0 is rejected");
+    setenv("MEMLENS_DEPTH", "8", 1);
+    setenv("MEMLENS_INTERVAL", "1ms", 1);
+    cr_assert(ml_config_load(&c), "intervals under 10ms are rejected");
+}
