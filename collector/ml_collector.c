@@ -34,6 +34,10 @@ static char out_dir[4096];
 static char parent_stream[96];
 static bool is_fork_child;
 static _Atomic int init_state;             /* 0 not yet, 1 running, 2 done */
+static pid_t stream_pid;                   /* the process that owns the stream */
+
+/* A vfork child shares our memory but is another process: it must not finish the parent's stream. */
+static bool foreign_process(void) { return stream_pid && getpid() != stream_pid; }
 
 static void write_header(void) {
     char argv_buf[16384], exe[4096];
@@ -70,6 +74,7 @@ static void write_header(void) {
 
 static bool open_stream(void) {
     if (ml_out_open(out_dir)) return true;
+    stream_pid = getpid();
     write_header();
     ml_modules_reset_emitted();
     ml_modules_refresh(true);
@@ -311,7 +316,7 @@ static void write_live(void) {
 }
 
 void ml_collector_finish(const char *reason, int status, const char *exec_path) {
-    if (atomic_load(&ml_state) != ML_STATE_ON && !ml_out_ok()) return;
+    if ((atomic_load(&ml_state) != ML_STATE_ON && !ml_out_ok()) || foreign_process()) return;
     ml_tls.guard++;
     int saved_errno = errno;
     pthread_mutex_lock(&flush_lock);
@@ -345,6 +350,7 @@ void ml_collector_finish(const char *reason, int status, const char *exec_path) 
 }
 
 void ml_collector_exec_failed(void) {
+    if (foreign_process()) return;
     ml_tls.guard++;
     pthread_mutex_lock(&flush_lock);
     if (finished && atomic_load(&ml_state) == ML_STATE_ON) {
