@@ -2,7 +2,7 @@
  * per-thread counters and writes the stream (new modules, new sites, large operations, per-site
  * deltas, a process snapshot). It blocks every signal, never uses stdio, allocates nothing through the
  * host's malloc (its TLS guard is held for its whole life) and is never joined: the final flush runs
- * from an exit handler registered with __cxa_atexit(…, NULL) so it runs after the program's own
+ * from an exit handler registered with on_exit (no DSO handle) so it runs after the program's own
  * handlers and destructors, and from the _exit and exec interposers.
  *
  * `flush_lock` serialises every writer of the stream (collector thread, exit, exec, dlclose, fork).
@@ -18,11 +18,11 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
 #include <unistd.h>
 
-extern int __cxa_atexit(void (*fn)(void *), void *arg, void *dso);
 
 static pthread_mutex_t flush_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ml_counters *totals, *last;  /* [ML_MAX_SITES] */
@@ -75,6 +75,13 @@ static void write_header(void) {
 static bool open_stream(void) {
     if (ml_out_open(out_dir)) return true;
     stream_pid = getpid();
+    if (!parent_stream[0] && ml_out_seq() > 0) {   /* a new image after exec: the previous stream of this pid */
+        size_t n = ml_strlcpy(parent_stream, "memlens.", sizeof parent_stream);
+        n += ml_fmt_u64(parent_stream + n, (uint64_t)stream_pid);
+        parent_stream[n++] = '.';
+        n += ml_fmt_u64(parent_stream + n, ml_out_seq() - 1);
+        ml_strlcpy(parent_stream + n, ".jsonl", sizeof parent_stream - n);
+    }
     write_header();
     ml_modules_reset_emitted();
     ml_modules_refresh(true);
@@ -84,9 +91,11 @@ static bool open_stream(void) {
 static _Atomic int exit_status = -1;
 void ml_collector_note_exit_status(int status) { atomic_store(&exit_status, status & 0xff); }
 
-static void at_exit(void *arg) {
+/* Registered with on_exit, which passes the status also when main returns. */
+static void at_exit(int status, void *arg) {
     (void)arg;
-    ml_collector_finish("exit", atomic_load(&exit_status), NULL);
+    int noted = atomic_load(&exit_status);
+    ml_collector_finish("exit", noted >= 0 ? noted : status & 0xff, NULL);
 }
 
 void ml_runtime_init(void) {
@@ -115,7 +124,8 @@ void ml_runtime_init(void) {
         off = open_stream();
         pthread_mutex_unlock(&flush_lock);
     }
-    if (!off) __cxa_atexit(at_exit, NULL, NULL);   /* no DSO handle: runs at exit, after the program's handlers */
+    /* on_exit has no DSO handle: it runs at exit, after the handlers the program registers later */
+    if (!off) on_exit(at_exit, NULL);
     atomic_store(&ml_state, off ? ML_STATE_DISABLED : ML_STATE_ON);
     atomic_store(&init_state, 2);
     errno = saved_errno;

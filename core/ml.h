@@ -57,6 +57,7 @@ struct ml_thread;
 struct ml_tls {
     int guard;               /* >0 while memlens itself runs on this thread: nested allocations are not tracked */
     int kind;                /* kind forced by a buffer-like wrapper (strdup, getline…), 0 = none, else kind+1 */
+    uintptr_t kind_caller;   /* with kind: the return address into the program's call of that wrapper */
     struct ml_thread *thread;
 };
 extern __thread struct ml_tls ml_tls __attribute__((tls_model("initial-exec")));

@@ -11,7 +11,7 @@ bool ml_capture_init(void) {
 }
 
 unsigned ml_capture(uintptr_t *frames, uintptr_t caller) {
-    enum { SKIP_MAX = 8 };
+    enum { SKIP_MAX = 16 };   /* memlens frames, plus glibc/libstdc++ frames of a buffer-like call */
     void *raw[ML_MAX_DEPTH + SKIP_MAX];
     unsigned want = ml_config.depth + SKIP_MAX;
     int n = unw_backtrace(raw, (int)want);

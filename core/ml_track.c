@@ -64,7 +64,10 @@ static uint32_t site_here(struct ml_thread *t, unsigned kind, uintptr_t caller) 
 }
 
 void ml_track_alloc(void *ptr, uint64_t size, unsigned kind, uintptr_t caller) {
-    if (ml_tls.kind) kind = (unsigned)ml_tls.kind - 1;
+    if (ml_tls.kind) {
+        kind = (unsigned)ml_tls.kind - 1;
+        caller = ml_tls.kind_caller;
+    }
     struct ml_thread *t = ml_thread_self();
     uint32_t site = site_here(t, kind, caller);
     if (ml_live_insert((uintptr_t)ptr, size, site)) { ml_fail("out of memory for the live-block map"); return; }

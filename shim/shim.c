@@ -169,7 +169,10 @@ EXPORT void *realloc(void *old, size_t size) {
     }
     NEED(realloc);
     struct release r = release_begin(old);
-    return resize(old, size, real_realloc(old, size), ML_KIND_REALLOC, CALLER, r);
+    ml_tls.guard++;   /* realloc(NULL, n) calls malloc inside glibc: that is this call, not another */
+    void *fresh = real_realloc(old, size);
+    ml_tls.guard--;
+    return resize(old, size, fresh, ML_KIND_REALLOC, CALLER, r);
 }
 
 EXPORT void *reallocarray(void *old, size_t count, size_t size) {
@@ -178,7 +181,10 @@ EXPORT void *reallocarray(void *old, size_t count, size_t size) {
     if (UNLIKELY(is_boot(old))) return realloc(old, total);
     NEED(reallocarray);
     struct release r = release_begin(old);
-    return resize(old, total, real_reallocarray(old, count, size), ML_KIND_REALLOCARRAY, CALLER, r);
+    ml_tls.guard++;   /* glibc's reallocarray calls realloc: count the call once */
+    void *fresh = real_reallocarray(old, count, size);
+    ml_tls.guard--;
+    return resize(old, total, fresh, ML_KIND_REALLOCARRAY, CALLER, r);
 }
 
 /* Functions that return a fresh block of a computed size. */
@@ -209,13 +215,18 @@ EXPORT int posix_memalign(void **out, size_t align, size_t size) {
 
 /* ---- calls that allocate for their caller: the allocations they make carry their kind ---- */
 
-static inline int kind_push(unsigned kind) {
+/* The outermost buffer-like call on a thread names the kind and where the stack starts: the
+ * allocation made inside glibc or libstdc++ is reported at the program's call of strdup, new, … */
+static inline int kind_push(unsigned kind, uintptr_t caller) {
     int previous = ml_tls.kind;
-    if (!previous) ml_tls.kind = (int)kind + 1;
+    if (!previous) {
+        ml_tls.kind = (int)kind + 1;
+        ml_tls.kind_caller = caller;
+    }
     return previous;
 }
 static inline void kind_pop(int *previous) { ml_tls.kind = *previous; }
-#define KIND_SCOPE(kind) int kind_scope __attribute__((cleanup(kind_pop), unused)) = kind_push(kind)
+#define KIND_SCOPE(kind) int kind_scope __attribute__((cleanup(kind_pop), unused)) = kind_push(kind, CALLER)
 
 #define KIND_WRAPPER(ret, name, kind, params, args) \
     static ret(*real_##name) params; \

@@ -1,0 +1,433 @@
+#!/usr/bin/env python3
+"""bench.py — memlens overhead against the plain run, heaptrack and LeakSanitizer (run via bench/run).
+
+Model: a *workload* is one command (a C program built here, or python3 on a script). Each *tool*
+(plain, memlens, heaptrack, lsan) turns it into a command line and an environment, with a fresh
+output directory per run. For every workload the tools run interleaved (plain, memlens, heaptrack,
+lsan, plain, ...) N times; the table shows each tool's median wall time as a ratio to the plain
+median of the same invocation, the bytes it wrote, and the peak RSS from wait4's rusage.
+Only the Python standard library is used.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+TOOLS = ("plain", "memlens", "heaptrack", "lsan")
+
+
+# ---------------------------------------------------------------- workloads
+
+class Workload:
+    """One benchmark program: how to build it, its argv in full and quick mode."""
+
+    def __init__(self, name, what, binary, args, quick_args, env=None, lsan=True):
+        self.name, self.what, self.binary = name, what, binary
+        self.args, self.quick_args = args, quick_args
+        self.env = env or {}
+        self.lsan = lsan  # False: the program cannot be built with -fsanitize=leak (python3)
+
+
+def workloads():
+    # Total work is kept similar across the churn variants: 1M replacements in all.
+    return [
+        Workload("churn-1t", "churn, 1 thread, 1M ops, depth 0-11", "churn",
+                 ["1000000", "1", "12"], ["200000", "1", "12"]),
+        Workload("churn-2t", "churn, 2 threads x 500k ops", "churn",
+                 ["500000", "2", "12"], ["100000", "2", "12"]),
+        Workload("churn-8t", "churn, 8 threads x 125k ops", "churn",
+                 ["125000", "8", "12"], ["25000", "8", "12"]),
+        Workload("churn-d30", "churn, 1 thread, 1M ops, depth 0-29", "churn",
+                 ["1000000", "1", "30"], ["200000", "1", "30"]),
+        Workload("sites", "5000 distinct call sites x 200 rounds", "sites", ["200"], ["40"]),
+        Workload("live-1m", "1M blocks of 16-256 B held to exit", "live", ["1000000"], ["200000"]),
+        Workload("python", "python3 alloc_heavy.py (pymalloc)", "python3",
+                 [os.path.join(HERE, "alloc_heavy.py"), "60"],
+                 [os.path.join(HERE, "alloc_heavy.py"), "12"], lsan=False),
+        Workload("python-malloc", "same, PYTHONMALLOC=malloc", "python3",
+                 [os.path.join(HERE, "alloc_heavy.py"), "60"],
+                 [os.path.join(HERE, "alloc_heavy.py"), "12"],
+                 env={"PYTHONMALLOC": "malloc"}, lsan=False),
+    ]
+
+
+def select(all_workloads, patterns):
+    """--workload accepts exact names, prefixes (churn) and comma lists."""
+    if not patterns:
+        return all_workloads
+    wanted = [p for arg in patterns for p in arg.split(",") if p]
+    chosen = [w for w in all_workloads if any(w.name == p or w.name.startswith(p) for p in wanted)]
+    if not chosen:
+        sys.exit("bench: no workload matches %s (have: %s)"
+                 % (", ".join(wanted), ", ".join(w.name for w in all_workloads)))
+    return chosen
+
+
+# ---------------------------------------------------------------- building
+
+def newer(target, *sources):
+    return not os.path.exists(target) or any(os.path.getmtime(s) > os.path.getmtime(target) for s in sources)
+
+
+def run_build(cmd, timeout=600):
+    print("bench: " + " ".join(cmd), file=sys.stderr)
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout, text=True)
+    if r.returncode != 0:
+        sys.stderr.write(r.stdout[-4000:])
+        raise RuntimeError("build failed: " + " ".join(cmd))
+
+
+def build_workloads(cache, need_lsan):
+    """gcc -O2 for the plain/memlens/heaptrack binaries (no frame pointers: the hard case for a
+    tracker); clang -O2 -fsanitize=leak for the LSan ones. Rebuilt only when a source is newer."""
+    os.makedirs(cache, exist_ok=True)
+    sites_c = os.path.join(cache, "sites.c")
+    gen = os.path.join(HERE, "gen_sites.py")
+    if newer(sites_c, gen):
+        run_build([sys.executable, gen, sites_c, "5000"])
+    sources = {"churn": os.path.join(HERE, "churn.c"), "sites": sites_c, "live": os.path.join(HERE, "live.c")}
+    bins = {}
+    for name, src in sources.items():
+        out = os.path.join(cache, name)
+        if newer(out, src):
+            run_build(["gcc", "-O2", "-pthread", "-o", out, src])
+        bins[name] = out
+        if need_lsan:
+            lout = out + "-lsan"
+            if newer(lout, src):
+                run_build(["clang", "-O2", "-pthread", "-fsanitize=leak", "-o", lout, src])
+            bins[name + "-lsan"] = lout
+    bins["python3"] = shutil.which("python3") or sys.executable
+    return bins
+
+
+def probe_lsan(cache):
+    """LSan is usable when clang links -fsanitize=leak and the leak check runs here (it needs
+    ptrace, refused in many containers). Returns None when usable, else the reason."""
+    if not shutil.which("clang"):
+        return "clang not installed"
+    src, exe = os.path.join(cache, "lsan_probe.c"), os.path.join(cache, "lsan_probe")
+    with open(src, "w") as f:
+        f.write("#include <stdlib.h>\nvoid *volatile sink;\n"
+                "int main(void){ sink = malloc(33); sink = 0; return 0; }\n")
+    try:
+        r = subprocess.run(["clang", "-O0", "-fsanitize=leak", "-o", exe, src],
+                           capture_output=True, text=True, timeout=120)
+        if r.returncode != 0:
+            return "clang -fsanitize=leak does not link (libclang-rt-14-dev missing?)"
+        r = subprocess.run([exe], capture_output=True, text=True, timeout=60,
+                           env=dict(clean_env(), LSAN_OPTIONS="exitcode=23"))
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return "probe failed: %s" % e
+    if r.returncode == 23 and "detected memory leaks" in r.stderr:
+        return None
+    return "leak check does not run here (rc %d: %s)" % (r.returncode, r.stderr.strip().splitlines()[-1:] or "")
+
+
+def find_library(args):
+    """MEMLENS_LIB: use as is. BUILD_DIR: an existing (or new) meson build dir, shim target rebuilt.
+    Neither: a release build of this tree in a cache dir outside the repo."""
+    lib = os.environ.get("MEMLENS_LIB")
+    if lib:
+        if not os.path.isfile(lib):
+            sys.exit("bench: MEMLENS_LIB=%s does not exist" % lib)
+        return os.path.abspath(lib), "MEMLENS_LIB"
+    build = os.environ.get("BUILD_DIR") or os.path.join(args.cache, "build")
+    if not os.path.exists(os.path.join(build, "build.ninja")):
+        run_build(["meson", "setup", build, REPO, "-Dtests=false", "-Dbuildtype=release"])
+    run_build(["ninja", "-C", build, "shim/libmemlens.so"])
+    kind = "BUILD_DIR" if os.environ.get("BUILD_DIR") else "release build in " + build
+    return os.path.join(os.path.abspath(build), "shim", "libmemlens.so"), kind
+
+
+# ---------------------------------------------------------------- running
+
+def clean_env():
+    """The caller's environment without anything that would change what is measured."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("MEMLENS_", "LSAN_", "ASAN_", "HEAPTRACK")) and k not in ("LD_PRELOAD", "PYTHONMALLOC")}
+    return env
+
+
+def tool_command(tool, w, bins, lib, outdir, quick, memlens_env):
+    """argv and env of one run of workload w under tool, writing into outdir."""
+    args = w.quick_args if quick else w.args
+    env = clean_env()
+    env.update(w.env)
+    if tool == "lsan":
+        # Leaks reported (none expected: every workload frees or keeps its blocks reachable)
+        # go to a file in outdir; exitcode=0 so a report is not counted as a failure.
+        env["LSAN_OPTIONS"] = "exitcode=0:log_path=" + os.path.join(outdir, "lsan")
+        return [bins[w.binary + "-lsan"]] + args, env
+    argv = [bins[w.binary]] + args
+    if tool == "memlens":
+        env["MEMLENS_OUT"] = outdir
+        env.update(memlens_env)
+        env["LD_PRELOAD"] = lib
+        return argv, env
+    if tool == "heaptrack":
+        return ["heaptrack", "-o", os.path.join(outdir, "heaptrack.out")] + argv, env
+    return argv, env
+
+
+class Result:
+    def __init__(self, seconds, rc, maxrss_kib, out_bytes, timed_out):
+        self.seconds, self.rc, self.maxrss_kib = seconds, rc, maxrss_kib
+        self.out_bytes, self.timed_out = out_bytes, timed_out
+
+
+def dir_bytes(path):
+    total = 0
+    for root, _, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(root, f)).st_size
+            except OSError:
+                pass
+    return total
+
+
+GNU_TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
+
+
+def run_once(argv, env, timeout, log_path):
+    """Wall time of argv from fork to reaping, its peak RSS in KiB, its exit code (negative: the
+    signal that killed it), and whether it ran past timeout (then its process group is killed).
+
+    Peak RSS comes from /usr/bin/time -f %M when present: rusage's maxrss of a child includes the
+    high-water mark of the process it was forked from before exec, so wait4 on a child of this
+    python would report at least python's own RSS. Without GNU time, wait4 is used (an upper bound).
+    Either way it is the largest process of the tree that was waited for."""
+    rss_file = log_path + ".rss"
+    if GNU_TIME:
+        argv = [GNU_TIME, "-f", "%M", "-o", rss_file] + argv
+    with open(log_path, "wb") as log:
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                start_new_session=True)
+        fired = threading.Event()
+
+        def kill():
+            fired.set()
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+        timer = threading.Timer(timeout, kill)
+        timer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            timer.cancel()
+        seconds = time.perf_counter() - start
+    rc, rss = os.waitstatus_to_exitcode(status), usage.ru_maxrss
+    if GNU_TIME and not fired.is_set():
+        try:
+            with open(rss_file) as f:
+                lines = f.read().strip().splitlines()
+            rss = int(lines[-1])
+            for line in lines[:-1]:
+                if line.startswith("Command terminated by signal"):
+                    rc = -int(line.split()[-1])
+        except (OSError, ValueError, IndexError):
+            rss = None
+    return seconds, rc, rss, fired.is_set()
+
+
+def memlens_allocations(outdir):
+    """Allocations counted in the streams of outdir (sum of `sites` deltas), or None if unreadable;
+    a check that the tracker saw the work it was timed on."""
+    total, seen = 0, False
+    for name in os.listdir(outdir):
+        if not name.endswith(".jsonl"):
+            continue
+        with open(os.path.join(outdir, name), "rb") as f:
+            for line in f:
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue
+                if rec.get("type") == "sites":
+                    seen = True
+                    total += sum(row[1] for row in rec.get("d", []))
+    return total if seen else None
+
+
+# ---------------------------------------------------------------- table
+
+def human_bytes(n):
+    if n is None:
+        return "-"
+    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= size:
+            return "%.1f %s" % (n / size, unit)
+    return "%d B" % n
+
+
+def median_or_none(values, scale=1):
+    values = [v for v in values if v is not None]
+    return scale * statistics.median(values) if values else None
+
+
+def fmt_count(n):
+    if n is None:
+        return "-"
+    return "%.2fM" % (n / 1e6) if n >= 1e5 else str(n)
+
+
+def main():
+    ap = argparse.ArgumentParser(prog="bench/run", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, help="runs per tool and workload (default 5; 3 with --quick)")
+    ap.add_argument("--quick", action="store_true", help="smoke check: about 1/5 of the work, 3 runs")
+    ap.add_argument("--workload", action="append", metavar="NAME",
+                    help="only these workloads (name, prefix such as churn, or a comma list); repeatable")
+    ap.add_argument("--no-heaptrack", action="store_true", help="do not run heaptrack")
+    ap.add_argument("--no-lsan", action="store_true", help="do not run LeakSanitizer")
+    ap.add_argument("--timeout", type=float, default=120, help="seconds per run before it is killed (default 120)")
+    ap.add_argument("--memlens-env", action="append", default=[], metavar="VAR=VALUE",
+                    help="extra environment for the memlens runs, e.g. MEMLENS_DEPTH=16; repeatable")
+    ap.add_argument("--list", action="store_true", help="list the workloads and exit")
+    ap.add_argument("--cache", default=os.environ.get("BENCH_CACHE", "/tmp/memlens-bench-cache"),
+                    help="where workloads and the default library build are kept (env BENCH_CACHE)")
+    args = ap.parse_args()
+    if args.list:
+        for w in workloads():
+            print("%-14s %s" % (w.name, w.what))
+        return 0
+    runs = args.runs or (3 if args.quick else 5)
+    if runs < 1:
+        sys.exit("bench: --runs must be >= 1")
+    memlens_env = {}
+    for kv in args.memlens_env:
+        k, sep, v = kv.partition("=")
+        if not sep or not k.startswith("MEMLENS_"):
+            sys.exit("bench: --memlens-env wants MEMLENS_VAR=VALUE, got %r" % kv)
+        memlens_env[k] = v
+    chosen = select(workloads(), args.workload)
+
+    os.makedirs(args.cache, exist_ok=True)
+    lib, lib_kind = find_library(args)
+    missing = {}
+    if args.no_heaptrack:
+        missing["heaptrack"] = "--no-heaptrack"
+    elif not shutil.which("heaptrack"):
+        missing["heaptrack"] = "heaptrack not installed"
+    if args.no_lsan:
+        missing["lsan"] = "--no-lsan"
+    else:
+        reason = probe_lsan(args.cache)
+        if reason:
+            missing["lsan"] = reason
+    bins = build_workloads(args.cache, "lsan" not in missing)
+    tools = [t for t in TOOLS if t not in missing]
+
+    scratch = tempfile.mkdtemp(prefix="memlens-bench-")
+    log_path = os.path.join(scratch, "programs.log")
+    print("# memlens bench  %s  %s, %d cores, %s"
+          % (datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), platform.node(), os.cpu_count(), platform.release()))
+    print("# library: %s (%s)%s" % (lib, lib_kind,
+                                    "  env: " + " ".join("%s=%s" % kv for kv in memlens_env.items()) if memlens_env else ""))
+    print("# median of %d interleaved runs%s; ratio = tool median / plain median; "
+          "output = bytes written; RSS = peak (%s)" % (runs, ", --quick" if args.quick else "",
+                                                  "GNU time %M" if GNU_TIME else "wait4, includes the driver's own RSS"))
+    for t, why in missing.items():
+        print("# %s: n/a (%s)" % (t, why))
+    header = "%-14s %-10s %9s %8s %17s %10s %10s  %s" % (
+        "workload", "tool", "median s", "ratio", "min..max s", "output", "peak RSS", "note")
+    print(header)
+    print("-" * len(header))
+    sys.stdout.flush()
+
+    summary = []
+    failures = []
+    started = time.perf_counter()
+    try:
+        for w in chosen:
+            active = [t for t in tools if t != "lsan" or w.lsan]
+            # One untimed plain run: page cache, python's .pyc files.
+            argv, env = tool_command("plain", w, bins, lib, scratch, args.quick, memlens_env)
+            run_once(argv, env, args.timeout, log_path)
+            res = {t: [] for t in active}
+            broken = {}
+            for i in range(runs):
+                for t in active:
+                    if t in broken:
+                        continue
+                    outdir = tempfile.mkdtemp(prefix=t + "-", dir=scratch)
+                    argv, env = tool_command(t, w, bins, lib, outdir, args.quick, memlens_env)
+                    seconds, rc, rss, timed_out = run_once(argv, env, args.timeout, log_path)
+                    out = dir_bytes(outdir)
+                    if t == "memlens" and i == 0 and not timed_out:
+                        res.setdefault("memlens-allocs", memlens_allocations(outdir))
+                    shutil.rmtree(outdir, ignore_errors=True)
+                    if timed_out:
+                        broken[t] = "TIMEOUT after %gs (run %d)" % (args.timeout, i + 1)
+                    elif rc != 0:
+                        broken[t] = ("killed by signal %d" % -rc if rc < 0 else "exit %d" % rc) + " (run %d)" % (i + 1)
+                    if t in broken:
+                        with open(log_path, "rb") as f:
+                            tail = f.read()[-600:].decode(errors="replace").strip()
+                        print("bench: %s under %s: %s; its output ends:\n%s" % (w.name, t, broken[t], tail),
+                              file=sys.stderr)
+                        continue
+                    res[t].append(Result(seconds, rc, rss, out if t != "plain" else None, False))
+            base = statistics.median(r.seconds for r in res["plain"]) if res.get("plain") else None
+            ratios = {}
+            for t in TOOLS:
+                if t == "lsan" and not w.lsan and t not in missing:
+                    print("%-14s %-10s %9s %8s %17s %10s %10s  %s" % (w.name, t, "n/a", "n/a", "", "", "",
+                                                                      "python3 is not built with -fsanitize=leak"))
+                    continue
+                if t in missing:
+                    print("%-14s %-10s %9s %8s %17s %10s %10s  %s" % (w.name, t, "n/a", "n/a", "", "", "", missing[t]))
+                    continue
+                rs = res.get(t, [])
+                if t in broken:
+                    failures.append("%s under %s: %s" % (w.name, t, broken[t]))
+                if not rs:
+                    print("%-14s %-10s %9s %8s %17s %10s %10s  %s" % (w.name, t, "FAIL", "FAIL", "", "", "", broken.get(t, "")))
+                    ratios[t] = "FAIL"
+                    continue
+                med = statistics.median(r.seconds for r in rs)
+                ratio = med / base if base else None
+                ratios[t] = "%.2fx" % ratio if ratio else "?"
+                note = []
+                if t in broken:
+                    note.append("then " + broken[t])
+                if t == "memlens":
+                    note.append("allocations seen %s" % fmt_count(res.get("memlens-allocs")))
+                if t == "heaptrack":
+                    note.append("RSS: largest of heaptrack's processes")
+                print("%-14s %-10s %9.3f %8s %17s %10s %10s  %s" % (
+                    w.name, t, med, ratios[t], "%.3f..%.3f" % (min(r.seconds for r in rs), max(r.seconds for r in rs)),
+                    human_bytes(statistics.median(r.out_bytes for r in rs)) if t != "plain" else "-",
+                    human_bytes(median_or_none([r.maxrss_kib for r in rs], 1024)), "; ".join(note)))
+            summary.append((w.name, ratios))
+            sys.stdout.flush()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+    print()
+    print("%-14s %8s %10s %8s" % ("summary", "memlens", "heaptrack", "lsan"))
+    for name, r in summary:
+        print("%-14s %8s %10s %8s" % (name, r.get("memlens", "n/a"), r.get("heaptrack", "n/a"), r.get("lsan", "n/a")))
+    print("total %.0fs" % (time.perf_counter() - started))
+    for f in failures:
+        print("FAILED: " + f)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,348 @@
+/* cmd_run.c — `memlens run [OPTIONS] -- cmd args…`: run a program with libmemlens.so preloaded.
+ *
+ * The child gets LD_PRELOAD (libmemlens.so first), MEMLENS_OUT (an absolute run directory) and
+ * the option variables, then execs. The parent ignores SIGINT/SIGQUIT while it waits (as
+ * time(1) does), writes symbols.json into the run directory while the traced objects are surely
+ * still on disk, prints a summary on stderr (stdout belongs to the program) and exits with the
+ * child's status, or 128+signal. An exec failure is reported through a close-on-exec pipe.
+ */
+#define _GNU_SOURCE
+#include "cli.h"
+#include "fmt.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define LIB_NAME "libmemlens.so"
+
+static void usage(FILE *out)
+{
+    fputs("Usage: memlens run [OPTIONS] -- COMMAND [ARGS...]\n\n"
+          "Run COMMAND with libmemlens.so preloaded, wait for it, write symbols.json into the\n"
+          "run directory and print a summary on stderr. Exits with COMMAND's exit status, or\n"
+          "128+N when it was killed by signal N.\n\n"
+          "Options (each sets the environment variable named after it):\n"
+          "  --out DIR          run directory (MEMLENS_OUT; default ./memlens-<prog>-<pid>/)\n"
+          "  --depth N          frames per call stack, 1..1024 (MEMLENS_DEPTH; default 32)\n"
+          "  --interval T       snapshot/flush interval: 500, 500ms or 2s (MEMLENS_INTERVAL;\n"
+          "                     default 1s)\n"
+          "  --op-min SIZE      log each operation of at least SIZE bytes: 1048576, 64K, 1MiB\n"
+          "                     (MEMLENS_OP_MIN; default 1MiB)\n"
+          "  --no-follow-exec   stop tracking at exec (MEMLENS_FOLLOW_EXEC=0; default: follow)\n"
+          "  -h, --help         this help\n\n"
+          "Variables already set in the environment are kept unless an option overrides them.\n"
+          "libmemlens.so is taken from $MEMLENS_LIB, else next to this executable (build tree:\n"
+          "../shim/), else the installed library directory.\n",
+          out);
+}
+
+static char *absolute_path(const char *p)
+{
+    char *r = NULL;
+    if (p[0] == '/')
+        r = strdup(p);
+    else {
+        char cwd[PATH_MAX];
+        if (!getcwd(cwd, sizeof cwd))
+            ml_die("cannot get the current directory: %s", strerror(errno));
+        if (asprintf(&r, "%s/%s", cwd, p) < 0)
+            r = NULL;
+    }
+    if (!r)
+        ml_die("out of memory");
+    return r;
+}
+
+static bool try_lib(const char *dir, const char *rel, char **out)
+{
+    char *p = NULL;
+    if (asprintf(&p, "%s/%s/%s", dir, rel, LIB_NAME) < 0)
+        ml_die("out of memory");
+    char *real = access(p, R_OK) == 0 ? realpath(p, NULL) : NULL;
+    free(p);
+    if (real)
+        *out = real;
+    return real != NULL;
+}
+
+static char *find_lib(void)
+{
+    const char *env = getenv("MEMLENS_LIB");
+    char *lib = NULL;
+    if (env && *env) {
+        if (access(env, R_OK) != 0 || !(lib = realpath(env, NULL)))
+            ml_die("MEMLENS_LIB=%s: %s", env, strerror(errno));
+    } else {
+        char exe[PATH_MAX];
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        if (n > 0) {
+            exe[n] = '\0';
+            char *slash = strrchr(exe, '/');
+            if (slash)
+                *slash = '\0';
+            if (!try_lib(exe, "../shim", &lib)) {
+#ifdef MEMLENS_LIBDIR_REL
+                try_lib(exe, MEMLENS_LIBDIR_REL, &lib);
+#endif
+            }
+        }
+#ifdef MEMLENS_LIBDIR
+        if (!lib)
+            try_lib(MEMLENS_LIBDIR, ".", &lib);
+#endif
+        if (!lib)
+            ml_die("cannot find " LIB_NAME " (looked next to this executable in ../shim and in "
+                   "the installed library directory); set MEMLENS_LIB to its path");
+    }
+    if (strpbrk(lib, " :\t\n"))
+        ml_die("%s: the path of " LIB_NAME " may not contain spaces or ':' (LD_PRELOAD "
+               "separators); set MEMLENS_LIB to a copy elsewhere", lib);
+    return lib;
+}
+
+static void set_env(const char *name, const char *value)
+{
+    if (setenv(name, value, 1) != 0) {
+        fprintf(stderr, "memlens: cannot set %s: %s\n", name, strerror(errno));
+        _exit(127);
+    }
+}
+
+/* In the child: environment, run directory, exec. Reports errno on `errfd` on failure. */
+static _Noreturn void child(char **cmd, const char *lib, const char *outdir, int errfd)
+{
+    char *preload = NULL;
+    const char *old = getenv("LD_PRELOAD");
+    if (asprintf(&preload, "%s%s%s", lib, old && *old ? ":" : "", old && *old ? old : "") < 0)
+        _exit(127);
+    set_env("LD_PRELOAD", preload);
+    set_env("MEMLENS_OUT", outdir);
+    if (mkdir(outdir, 0700) != 0 && errno != EEXIST)
+        fprintf(stderr, "memlens: warning: cannot create %s: %s\n", outdir, strerror(errno));
+    execvp(cmd[0], cmd);
+    int e = errno;
+    if (write(errfd, &e, sizeof e) != (ssize_t)sizeof e)
+        fprintf(stderr, "memlens: cannot run %s: %s\n", cmd[0], strerror(e));
+    _exit(e == ENOENT ? 127 : 126);
+}
+
+static void print_summary(const ml_run *run, ml_symbolizer *sym)
+{
+    char a[ML_SIZE_BUF], b[ML_SIZE_BUF], c[32], d[ML_SIZE_BUF];
+    fprintf(stderr, "memlens: run directory %s (%zu stream%s)\n", run->dir, run->nstreams,
+            run->nstreams == 1 ? "" : "s");
+    for (size_t i = 0; i < run->nstreams; i++) {
+        const ml_stream *s = run->streams[i];
+        /* live at exit: the `live` records when the stream ended normally, else the counters */
+        int64_t heap = 0, blocks = 0, mmap = 0, max_peak = 0;
+        const ml_site *top[5] = {0};
+        for (const ml_site *site = s->sites; site; site = site->hh.next) {
+            int64_t live = s->has_end ? site->exit_live_bytes : site->live_bytes;
+            int64_t nb = s->has_end ? site->exit_live_blocks : site->live_blocks;
+            if (site->is_mmap)
+                mmap += live;
+            else {
+                heap += live;
+                blocks += nb;
+                if (site->peak_live_bytes > max_peak)
+                    max_peak = site->peak_live_bytes;
+            }
+            if (live <= 0)
+                continue;
+            for (size_t k = 0; k < 5; k++) {
+                int64_t other = !top[k] ? -1 : s->has_end ? top[k]->exit_live_bytes : top[k]->live_bytes;
+                if (live > other) {
+                    memmove(&top[k + 1], &top[k], (4 - k) * sizeof *top);
+                    top[k] = site;
+                    break;
+                }
+            }
+        }
+        int64_t peak = s->has_snapshot ? s->heap_peak : max_peak;
+        fprintf(stderr, "memlens: pid %" PRId64 " %s [%s]: peak heap %s%s, live at exit %s in %s "
+                        "blocks, mmap %s%s\n",
+                s->pid, s->exe ? s->exe : "?", s->name, ml_fmt_size(peak, a, sizeof a),
+                s->has_snapshot ? "" : " (at least)", ml_fmt_size(heap, b, sizeof b),
+                ml_fmt_count(blocks, c, sizeof c), ml_fmt_size(mmap, d, sizeof d),
+                s->has_end ? "" : " (stream cut: no end record)");
+        for (size_t k = 0; k < 5 && top[k]; k++) {
+            const ml_site *site = top[k];
+            char frame[1024] = "(no stack)";
+            size_t f = ml_site_user_frame(sym, s, site);
+            if (f < site->nframes)
+                ml_frame_text(ml_sym_frame(sym, s, &site->frames[f]), &site->frames[f], frame,
+                              sizeof frame);
+            int64_t nb = s->has_end ? site->exit_live_blocks : site->live_blocks;
+            fprintf(stderr, "memlens:   %10s in %6s %-8s  %-13s %s\n",
+                    ml_fmt_size(s->has_end ? site->exit_live_bytes : site->live_bytes, a, sizeof a),
+                    ml_fmt_count(nb, c, sizeof c),
+                    site->is_mmap ? (nb == 1 ? "mapping" : "mappings") : (nb == 1 ? "block" : "blocks"),
+                    site->kind, frame);
+        }
+    }
+    fprintf(stderr, "memlens: details: memlens report %s; memlens leaks %s\n", run->dir, run->dir);
+}
+
+static void after_run(const char *outdir)
+{
+    struct stat st;
+    if (stat(outdir, &st) != 0) {
+        fprintf(stderr, "memlens: no run directory %s: nothing was traced (statically linked "
+                        "or setuid program?)\n", outdir);
+        return;
+    }
+    ml_run run;
+    char err[1024];
+    if (!ml_run_load(outdir, &run, err, sizeof err)) {
+        fprintf(stderr, "memlens: %s\n", err);
+        return;
+    }
+    ml_symbolizer *sym = ml_sym_new();
+    char *path = NULL;
+    if (asprintf(&path, "%s/symbols.json", outdir) < 0)
+        ml_die("out of memory");
+    if (!ml_sym_write(sym, &run, path, err, sizeof err))
+        fprintf(stderr, "memlens: warning: symbols not saved: %s\n", err);
+    free(path);
+    print_summary(&run, sym);
+    ml_sym_free(sym);
+    ml_run_free(&run);
+}
+
+int ml_cmd_run(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"out", required_argument, NULL, 'o'},      {"depth", required_argument, NULL, 'd'},
+        {"interval", required_argument, NULL, 'i'}, {"op-min", required_argument, NULL, 'm'},
+        {"no-follow-exec", no_argument, NULL, 'x'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *out = NULL;
+    char depth[32] = "", interval[32] = "", op_min[32] = "";
+    bool no_follow = false;
+    uint64_t v;
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'o':
+            if (!*optarg)
+                ml_usage_error("run", "--out: empty directory name");
+            out = optarg;
+            break;
+        case 'd':
+            if (!ml_parse_uint(optarg, 1, 1024, &v))
+                ml_usage_error("run", "--depth: expected a number from 1 to 1024, not '%s'", optarg);
+            snprintf(depth, sizeof depth, "%" PRIu64, v);
+            break;
+        case 'i':
+            if (!ml_parse_interval_ms(optarg, &v))
+                ml_usage_error("run", "--interval: expected milliseconds (500, 500ms) or seconds "
+                                      "(2s), not '%s'", optarg);
+            snprintf(interval, sizeof interval, "%" PRIu64 "ms", v);
+            break;
+        case 'm':
+            if (!ml_parse_size(optarg, &v))
+                ml_usage_error("run", "--op-min: expected a size (1048576, 64K, 1MiB), not '%s'",
+                               optarg);
+            snprintf(op_min, sizeof op_min, "%" PRIu64, v);
+            break;
+        case 'x': no_follow = true; break;
+        case 'h': usage(stdout); return ML_EXIT_OK;
+        default:
+            ml_bad_option("run", argv[optind - 1]);
+        }
+    }
+    if (optind >= argc)
+        ml_usage_error("run", "no command given (memlens run [OPTIONS] -- COMMAND [ARGS...])");
+    char **cmd = argv + optind;
+    char *lib = find_lib();
+    if (!out) {
+        const char *env = getenv("MEMLENS_OUT");
+        out = env && *env ? env : NULL;
+    }
+    char *outdir = out ? absolute_path(out) : NULL;
+    bool default_out = !outdir;
+
+    /* option variables are set before fork so that a failure is reported once, here */
+    if (*depth && setenv("MEMLENS_DEPTH", depth, 1) != 0)
+        ml_die("cannot set MEMLENS_DEPTH");
+    if (*interval && setenv("MEMLENS_INTERVAL", interval, 1) != 0)
+        ml_die("cannot set MEMLENS_INTERVAL");
+    if (*op_min && setenv("MEMLENS_OP_MIN", op_min, 1) != 0)
+        ml_die("cannot set MEMLENS_OP_MIN");
+    if (setenv("MEMLENS_FOLLOW_EXEC", no_follow ? "0" : "1", no_follow) != 0)
+        ml_die("cannot set MEMLENS_FOLLOW_EXEC");
+
+    int pipefd[2];
+    if (pipe2(pipefd, O_CLOEXEC) != 0)
+        ml_die("pipe: %s", strerror(errno));
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0)
+        ml_die("fork: %s", strerror(errno));
+    if (pid == 0) {
+        close(pipefd[0]);
+        if (!outdir) {
+            const char *slash = strrchr(cmd[0], '/');
+            char *rel = NULL;
+            if (asprintf(&rel, "memlens-%s-%ld", slash ? slash + 1 : cmd[0], (long)getpid()) < 0)
+                _exit(127);
+            outdir = absolute_path(rel);
+        }
+        child(cmd, lib, outdir, pipefd[1]);
+    }
+    close(pipefd[1]);
+    if (!outdir) {
+        const char *slash = strrchr(cmd[0], '/');
+        char *rel = NULL;
+        if (asprintf(&rel, "memlens-%s-%ld", slash ? slash + 1 : cmd[0], (long)pid) < 0)
+            ml_die("out of memory");
+        outdir = absolute_path(rel);
+        free(rel);
+    }
+    struct sigaction ign = {.sa_handler = SIG_IGN}, old_int, old_quit;
+    sigemptyset(&ign.sa_mask);
+    sigaction(SIGINT, &ign, &old_int);
+    sigaction(SIGQUIT, &ign, &old_quit);
+
+    int exec_errno = 0;
+    ssize_t n;
+    do
+        n = read(pipefd[0], &exec_errno, sizeof exec_errno);
+    while (n < 0 && errno == EINTR);
+    close(pipefd[0]);
+
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR)
+            ml_die("waitpid: %s", strerror(errno));
+    }
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGQUIT, &old_quit, NULL);
+
+    if (n == (ssize_t)sizeof exec_errno) {
+        fprintf(stderr, "memlens: cannot run %s: %s\n", cmd[0], strerror(exec_errno));
+        if (default_out)
+            rmdir(outdir); /* created by the child; removed only if still empty */
+        return exec_errno == ENOENT ? 127 : 126;
+    }
+    after_run(outdir);
+    free(outdir);
+    free(lib);
+    if (WIFEXITED(status))
+        return WEXITSTATUS(status);
+    if (WIFSIGNALED(status))
+        return 128 + WTERMSIG(status);
+    return ML_EXIT_USAGE;
+}

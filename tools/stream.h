@@ -1,0 +1,118 @@
+/* stream.h — the shared reader of memlens run directories (docs/format.md, version 1).
+ *
+ * Data model: an ml_run is the set of streams (one per traced process image) found in a run
+ * directory, sorted by start time. Each ml_stream keeps the header, the module table and the
+ * site table (uthash maps keyed by id), with every `sites` delta already summed into its site,
+ * the last snapshot and the highest heap_peak seen, the large-operation log (`op` records),
+ * the `live` records (merged into their sites) and the `end` record.
+ *
+ * The reader never aborts on bad input: ml_run_load returns false and fills `err` with
+ * "FILE:LINE: reason" for the caller to print. A malformed last line is taken for a line cut
+ * by a kill and dropped (ml_stream.truncated_line says so). Unknown record types and fields
+ * are ignored. Depends on jansson and uthash only, so tests can link it as `memlens_reader`.
+ */
+#ifndef MEMLENS_TOOLS_STREAM_H
+#define MEMLENS_TOOLS_STREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uthash.h>
+
+#define ML_FORMAT_VERSION 1
+#define ML_STATUS_UNKNOWN INT64_MIN
+
+typedef struct ml_module {
+    int64_t id;
+    char *path;           /* as written by the shim; may be "" for the main program on some libcs */
+    uint64_t base;        /* load bias */
+    uint64_t size;
+    char *build_id;       /* lowercase hex, or NULL */
+    UT_hash_handle hh;
+} ml_module;
+
+typedef struct ml_frame {
+    int64_t module;       /* module id, or -1: `offset` is then an absolute address */
+    uint64_t offset;      /* return address - module base */
+} ml_frame;
+
+typedef struct ml_site {
+    int64_t id;
+    char *kind;
+    bool is_mmap;         /* kind is mmap_anon or mmap_file */
+    size_t nframes;
+    ml_frame *frames;     /* innermost first */
+    /* sums of the `sites` deltas */
+    int64_t allocations, frees, allocated_bytes, freed_bytes;
+    int64_t peak_live_bytes;        /* running max; never below live_bytes nor below the
+                                     * size of a logged `op` allocation of this site */
+    int64_t live_bytes, live_blocks; /* derived: allocated - freed, allocations - frees (>= 0) */
+    /* `live` records at exit */
+    bool has_exit_live;
+    int64_t exit_live_bytes, exit_live_blocks;
+    UT_hash_handle hh;
+} ml_site;
+
+typedef struct ml_snapshot {
+    int64_t t, rss, rss_peak, heap_live, heap_peak, heap_blocks;
+    int64_t mmap_live, mmap_anon_live, mmap_file_live, threads, dropped_ops;
+} ml_snapshot;
+
+typedef struct ml_op {
+    int64_t t, tid, site, size;
+    uint64_t addr;
+    char *kind;
+} ml_op;
+
+typedef struct ml_stream {
+    char *path;           /* file path as opened */
+    const char *name;     /* basename of path (points into path) */
+    /* header */
+    int64_t pid, ppid, t, depth, interval_ms, op_min, seq;
+    char *exe, *mode, *parent;
+    bool fork;
+    size_t argc;
+    char **argv;
+    /* tables */
+    ml_module *modules;   /* uthash by id */
+    ml_site *sites;       /* uthash by id, in order of first appearance */
+    size_t nsites;
+    /* state over time */
+    bool has_snapshot;
+    ml_snapshot last;     /* last snapshot */
+    int64_t heap_peak;    /* max heap_peak over all snapshots */
+    size_t nops, ops_cap;
+    ml_op *ops;
+    bool has_live;        /* at least one `live` record */
+    char *exec_path;      /* from an `exec` record, or NULL */
+    bool has_end;
+    char *end_reason, *end_message;
+    int64_t end_status, end_t; /* end_status: ML_STATUS_UNKNOWN when absent or null */
+    size_t lines;         /* complete records read */
+    bool truncated_line;  /* a malformed last line was dropped */
+} ml_stream;
+
+typedef struct ml_run {
+    char *dir;            /* run directory (absolute when found by default), or the file's dir */
+    size_t nstreams;
+    ml_stream **streams;  /* sorted by header t, pid, seq */
+} ml_run;
+
+/* Load one stream file. On error returns NULL and writes "FILE:LINE: reason" into err. */
+ml_stream *ml_stream_load(const char *path, char *err, size_t errlen);
+void ml_stream_free(ml_stream *s);
+
+/* Load a run: `arg` is a run directory, a single .jsonl file, or NULL for the newest
+ * ./memlens-* directory of the current directory. Returns false with err filled on error. */
+bool ml_run_load(const char *arg, ml_run *run, char *err, size_t errlen);
+void ml_run_free(ml_run *run);
+
+/* Find the newest ./memlens-* directory in `dir`; returns a malloc'd path or NULL. */
+char *ml_find_newest_run(const char *dir);
+
+ml_module *ml_stream_module(const ml_stream *s, int64_t id);
+ml_site *ml_stream_site(const ml_stream *s, int64_t id);
+
+bool ml_kind_is_mmap(const char *kind);
+
+#endif
