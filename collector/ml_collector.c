@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
@@ -325,17 +326,75 @@ static void write_live(void) {
     ml_os_free(sum.blocks, count * sizeof(uint64_t));
 }
 
+static void write_leak_row(const struct ml_leak_row *row, void *arg) {
+    (void)arg;
+    ml_out_begin("leak");
+    ml_out_u64("site", row->site);
+    ml_out_str("class", ml_class_name(row->class_));
+    ml_out_u64("bytes", row->bytes);
+    ml_out_u64("blocks", row->blocks);
+    if (row->class_ == ML_CLASS_DEFINITE || row->class_ == ML_CLASS_POSSIBLE) {
+        ml_out_u64("indirect_bytes", row->indirect_bytes);
+        ml_out_u64("indirect_blocks", row->indirect_blocks);
+    }
+    ml_out_end();
+}
+
+/* The reachability verdict; returns the bytes definitely and indirectly lost. */
+static uint64_t write_leaks(void) {
+    struct ml_scan_result r;
+    bool failed = ml_scan_leaks(write_leak_row, NULL, &r);
+    ml_out_begin("leak_summary");
+    for (int c = 0; c < ML_CLASS_COUNT; c++) {
+        ml_out_key(ml_class_name((enum ml_class)c));
+        ml_out_raw("{\"bytes\":");
+        ml_out_num(r.bytes[c]);
+        ml_out_raw(",\"blocks\":");
+        ml_out_num(r.blocks[c]);
+        ml_out_raw("}");
+    }
+    ml_out_u64("scan_ns", r.scan_ns);
+    ml_out_u64("root_bytes", r.root_bytes);
+    ml_out_u64("threads", r.threads);
+    ml_out_key("complete");
+    ml_out_raw(r.complete && !failed ? "true" : "false");
+    if (r.message) ml_out_str("message", r.message);
+    ml_out_end();
+    return r.bytes[ML_CLASS_DEFINITE] + r.bytes[ML_CLASS_INDIRECT];
+}
+
+/* MEMLENS_CHECK=1: a program that exits 0 but leaks more than MEMLENS_MAX_LEAKED exits 1, as
+ * LeakSanitizer's exitcode does. stdio is flushed first: exit would have done it next. */
+static void check_verdict(uint64_t lost, int status) {
+    if (!ml_config.check || status != 0 || lost <= ml_config.max_leaked) return;
+    char line[160], num[24];
+    size_t n = ml_strlcpy(line, "MEMLENS_CHECK: ", sizeof line);
+    num[ml_fmt_u64(num, lost)] = 0;
+    n += ml_strlcpy(line + n, num, sizeof line - n);
+    n += ml_strlcpy(line + n, " bytes definitely or indirectly lost (budget ", sizeof line - n);
+    num[ml_fmt_u64(num, ml_config.max_leaked)] = 0;
+    n += ml_strlcpy(line + n, num, sizeof line - n);
+    ml_strlcpy(line + n, "); exit status 1", sizeof line - n);
+    ml_stderr(line, NULL, NULL);
+    fflush(NULL);
+    _exit(1);
+}
+
 void ml_collector_finish(const char *reason, int status, const char *exec_path) {
     if ((atomic_load(&ml_state) != ML_STATE_ON && !ml_out_ok()) || foreign_process()) return;
     ml_tls.guard++;
     int saved_errno = errno;
+    uint64_t lost = 0;
+    bool verdict = false;
     pthread_mutex_lock(&flush_lock);
     if (!finished && ml_out_ok()) {
+        verdict = !exec_path;
         /* blocks freed from here on are not the program's any more: stop counting before the sums */
         if (strcmp(reason, "exec") != 0) atomic_store(&ml_state, ML_STATE_DISABLED);
         flush_locked();
         /* sites created by the last allocations must exist before live records name them */
         write_live();
+        if (!exec_path) lost = write_leaks();
         uint64_t now = ml_now_ns();
         if (exec_path) {
             ml_out_begin("exec");
@@ -357,6 +416,7 @@ void ml_collector_finish(const char *reason, int status, const char *exec_path) 
     pthread_mutex_unlock(&flush_lock);
     errno = saved_errno;
     ml_tls.guard--;
+    if (verdict) check_verdict(lost, status);
 }
 
 void ml_collector_exec_failed(void) {

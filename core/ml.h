@@ -38,6 +38,8 @@ struct ml_config {
     uint64_t interval_ns;    /* collector period */
     uint64_t op_min;         /* allocations at or above this are logged one by one */
     bool follow_exec;
+    bool check;              /* MEMLENS_CHECK=1: exit 1 when more than max_leaked bytes are lost */
+    uint64_t max_leaked;
     char out_dir[4096];      /* empty: default ./memlens-<prog>-<pid> */
 };
 extern struct ml_config ml_config;
@@ -88,6 +90,28 @@ void ml_sites_totals(struct ml_counters *out, uint32_t count);
 void ml_threads_reap(void);
 unsigned ml_threads_live(void);
 void ml_threads_after_fork_child(struct ml_thread *self);
+
+/* Per registered thread: where its pointers may be (ml_scan.c reads it). */
+struct ml_thread_roots { pid_t tid; uintptr_t thread_pointer, stack_lo, stack_hi; };
+typedef void ml_roots_visit(const struct ml_thread_roots *roots, void *arg);
+void ml_threads_roots(ml_roots_visit *visit, void *arg);        /* live slots */
+void ml_dead_threads_roots(ml_roots_visit *visit, void *arg);   /* threads that have exited */
+
+/* ---- leak scan (ml_scan.c) ---- */
+enum ml_class { ML_CLASS_DEFINITE, ML_CLASS_INDIRECT, ML_CLASS_POSSIBLE, ML_CLASS_REACHABLE, ML_CLASS_COUNT };
+const char *ml_class_name(enum ml_class c);
+struct ml_leak_row { uint32_t site; uint8_t class_; uint64_t bytes, blocks, indirect_bytes, indirect_blocks; };
+struct ml_scan_result {
+    uint64_t bytes[ML_CLASS_COUNT], blocks[ML_CLASS_COUNT];
+    uint64_t scan_ns, root_bytes;
+    unsigned threads;
+    bool complete;
+    const char *message;
+};
+typedef void ml_leak_emit(const struct ml_leak_row *row, void *arg);
+/* Classifies every live heap block and anonymous mapping by reachability from the roots; calls
+ * emit once per (site, class). Runs at exit with tracking off; other threads may still run. */
+bool ml_scan_leaks(ml_leak_emit *emit, void *arg, struct ml_scan_result *result);
 
 /* ---- live-pointer map (ml_live.c) ---- */
 #define ML_LIVE_SHARDS 1024

@@ -95,6 +95,14 @@ bool ml_config_load(struct ml_config *config) {
         if (ml_parse_uint(v, 0, 1, &n)) return bad("MEMLENS_FOLLOW_EXEC", v, "0 or 1");
         config->follow_exec = n == 1;
     }
+    if ((v = getenv("MEMLENS_CHECK")) && *v) {
+        if (ml_parse_uint(v, 0, 1, &n)) return bad("MEMLENS_CHECK", v, "0 or 1");
+        config->check = n == 1;
+    }
+    if ((v = getenv("MEMLENS_MAX_LEAKED")) && *v) {
+        if (ml_parse_size(v, &n)) return bad("MEMLENS_MAX_LEAKED", v, "a size such as 0, 4096 or 1MiB");
+        config->max_leaked = n;
+    }
     if ((v = getenv("MEMLENS_OUT")) && *v) {
         if (strlen(v) >= sizeof config->out_dir - 64) return bad("MEMLENS_OUT", v, "a shorter path");
         ml_strlcpy(config->out_dir, v, sizeof config->out_dir);

@@ -15,9 +15,11 @@
 #define _GNU_SOURCE
 #include "ml.h"
 #include "ml_prim.h"
+#include "ml_spin.h"
 
 #include <pthread.h>
 #include <string.h>
+#include <unistd.h>
 
 #define TABLE_BITS 21
 #define TABLE_CAP (1u << TABLE_BITS)
@@ -33,6 +35,7 @@ struct ml_thread {
     pid_t tid;
     _Atomic uint32_t max_site;        /* highest site id counted here + 1: bounds folding work */
     _Atomic int64_t heap_pending;     /* heap bytes not yet added to ml_heap_live (owner writes) */
+    struct ml_thread_roots roots;     /* where the leak scan looks for this thread's pointers */
     struct ml_counters *counters;     /* [ML_MAX_SITES], owner writes */
     struct cache_entry cache[CACHE_SIZE];
 };
@@ -163,10 +166,25 @@ const struct ml_site *ml_site_get(uint32_t id) {
 
 /* ---- threads ---- */
 
+/* Roots of threads that have exited, newest last; a bounded ring (oldest forgotten first). */
+#define DEAD_ROOTS 4096
+static struct ml_thread_roots dead_roots[DEAD_ROOTS];
+static uint32_t dead_count;            /* protected by dead_lock */
+static ml_spin dead_lock;
+
+static void remember_dead(const struct ml_thread_roots *roots) {
+    ml_spin_lock(&dead_lock);
+    dead_roots[dead_count++ % DEAD_ROOTS] = *roots;
+    ml_spin_unlock(&dead_lock);
+}
+
 static void on_thread_exit(void *arg) {
     struct ml_thread *t = arg;
-    ml_tls.thread = NULL;
+    /* what the exiting thread frees after this (glibc's own teardown) is counted in the shared slot,
+     * so the thread does not register again and leave a slot nobody releases */
+    ml_tls.thread = &shared_thread;
     if (t == &shared_thread) return;
+    remember_dead(&t->roots);
     heap_publish(atomic_exchange_explicit(&t->heap_pending, 0, memory_order_relaxed));
     atomic_store_explicit(&t->state, SLOT_DEAD, memory_order_release);
 }
@@ -174,6 +192,36 @@ static void on_thread_exit(void *arg) {
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 static bool key_ok;
 static void make_key(void) { key_ok = pthread_key_create(&exit_key, on_thread_exit) == 0; }
+
+/* The thread pointer and, except for the main thread (whose stack ends at __libc_stack_end), the
+ * stack bounds; pthread_getattr_np may allocate, which the caller's guard keeps untracked. */
+static void note_roots(struct ml_thread_roots *roots, pid_t tid) {
+    memset(roots, 0, sizeof *roots);
+    roots->tid = tid;
+    roots->thread_pointer = (uintptr_t)pthread_self();
+    if (tid == getpid()) return;
+    pthread_attr_t attr;
+    void *addr;
+    size_t size;
+    if (pthread_getattr_np(pthread_self(), &attr) != 0) return;
+    if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
+        roots->stack_lo = (uintptr_t)addr;
+        roots->stack_hi = (uintptr_t)addr + size;
+    }
+    pthread_attr_destroy(&attr);
+}
+
+void ml_dead_threads_roots(ml_roots_visit *visit, void *arg) {
+    ml_spin_lock(&dead_lock);
+    uint32_t n = dead_count < DEAD_ROOTS ? dead_count : DEAD_ROOTS;
+    for (uint32_t i = 0; i < n; i++) visit(&dead_roots[i], arg);
+    ml_spin_unlock(&dead_lock);
+}
+
+void ml_threads_roots(ml_roots_visit *visit, void *arg) {
+    for (unsigned i = 0; i < ML_MAX_THREADS; i++)
+        if (atomic_load_explicit(&threads[i].state, memory_order_acquire) == SLOT_LIVE) visit(&threads[i].roots, arg);
+}
 
 struct ml_thread *ml_thread_self(void) {
     struct ml_thread *t = ml_tls.thread;
@@ -189,6 +237,7 @@ struct ml_thread *ml_thread_self(void) {
             if (!slot->counters) slot->counters = ml_os_alloc(ML_MAX_SITES * sizeof(struct ml_counters));
             if (!slot->counters) { atomic_store(&slot->state, SLOT_FREE); break; }
             slot->tid = ml_gettid();
+            note_roots(&slot->roots, slot->tid);
             atomic_fetch_add_explicit(&registrations, 1, memory_order_relaxed);
             t = slot;
             break;

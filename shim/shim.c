@@ -8,6 +8,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -55,7 +56,8 @@ static size_t boot_size(const void *p) { size_t n; memcpy(&n, (const char *)p - 
     X(mremap, void *, (void *, size_t, size_t, int, ...)) X(dlclose, int, (void *)) \
     X(execve, int, (const char *, char *const[], char *const[])) \
     X(execvpe, int, (const char *, char *const[], char *const[])) \
-    X(_exit, void, (int)) X(_Exit, void, (int)) X(exit, void, (int))
+    X(_exit, void, (int)) X(_Exit, void, (int)) X(exit, void, (int)) \
+    X(pthread_create, int, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *))
 
 #define DECLARE_REAL(name, ret, params) static ret(*real_##name) params;
 REAL_FUNCTIONS(DECLARE_REAL)
@@ -428,6 +430,33 @@ EXPORT int execvpe(const char *file, char *const argv[], char *const envp[]) { r
 EXPORT int execl(const char *path, const char *arg, ...) { EXECL_BODY(path, environ, false) }
 EXPORT int execlp(const char *file, const char *arg, ...) { EXECL_BODY(file, environ, true) }
 EXPORT int execle(const char *path, const char *arg, ...) { EXECL_BODY(path, NULL, false) }
+
+/* Threads: registered before they run the program's code, so the leak scan knows every stack,
+ * also of threads that never allocate. */
+struct thread_start { void *(*routine)(void *); void *arg; };
+
+static void *thread_trampoline(void *p) {
+    struct thread_start start = *(struct thread_start *)p;
+    ml_tls.guard++;
+    real_free(p);
+    ml_thread_self();
+    ml_tls.guard--;
+    return start.routine(start.arg);
+}
+
+EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*routine)(void *), void *arg) {
+    NEED(pthread_create);
+    if (!tracking()) return real_pthread_create(thread, attr, routine, arg);
+    ml_tls.guard++;
+    struct thread_start *start = real_malloc(sizeof *start);
+    ml_tls.guard--;
+    if (!start) return real_pthread_create(thread, attr, routine, arg);
+    start->routine = routine;
+    start->arg = arg;
+    int rc = real_pthread_create(thread, attr, thread_trampoline, start);
+    if (rc != 0) real_free(start);
+    return rc;
+}
 
 __attribute__((constructor(101))) static void shim_start(void) {
     NEED(malloc);
