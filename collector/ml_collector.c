@@ -61,7 +61,11 @@ static void write_header(void) {
     }
     ml_out_raw("]");
     ml_out_u64("t", ml_now_ns());
-    ml_out_str("mode", "full");
+    ml_out_str("mode", ml_config.sample_rate ? "sampled" : "full");
+    if (ml_config.sample_rate) {
+        ml_out_u64("sample_rate", ml_config.sample_rate);
+        ml_out_u64("count_scale", ML_COUNT_SCALE);
+    }
     ml_out_u64("depth", ml_config.depth);
     ml_out_u64("interval_ms", ml_config.interval_ns / 1000000);
     ml_out_u64("op_min", ml_config.op_min);
@@ -212,7 +216,7 @@ static uint64_t write_site_deltas(uint64_t now) {
         *l = *t;
     }
     if (any) { ml_out_raw("]"); ml_out_end(); }
-    return heap_blocks;
+    return ml_config.sample_rate ? (heap_blocks + ML_COUNT_SCALE / 2) / ML_COUNT_SCALE : heap_blocks;
 }
 
 static void write_snapshot(uint64_t now, uint64_t heap_blocks) {
@@ -261,6 +265,7 @@ static void flush_locked(void) {
 static void *collector_main(void *arg) {
     (void)arg;
     ml_tls.guard = 1;
+    atomic_fetch_add(&ml_internal_threads, 1);
     for (;;) {
         ml_sleep_ns(ml_config.interval_ns);
         pthread_mutex_lock(&flush_lock);
@@ -269,6 +274,7 @@ static void *collector_main(void *arg) {
         pthread_mutex_unlock(&flush_lock);
         if (done) break;
     }
+    atomic_fetch_sub(&ml_internal_threads, 1);
     atomic_store(&thread_running, false);
     return NULL;
 }
@@ -294,16 +300,21 @@ static void start_thread(void) {
 
 struct live_sum { uint64_t *bytes; uint64_t *blocks; };
 
+/* In sampled mode a live record holds estimates: weighted bytes, and blocks in 1/ML_COUNT_SCALE. */
 static void sum_live(uintptr_t ptr, uint64_t size, uint32_t site, void *arg) {
     (void)ptr;
     struct live_sum *sum = arg;
-    sum->bytes[site] += size;
-    sum->blocks[site]++;
+    uint64_t count, bytes;
+    ml_sample_weights(size, &count, &bytes);
+    sum->bytes[site] += bytes;
+    sum->blocks[site] += count;
 }
 
 static void sum_maps(uintptr_t start, uint64_t len, uint32_t site, unsigned kind, void *arg) {
     (void)start; (void)kind;
-    sum_live(0, len, site, arg);
+    struct live_sum *sum = arg;
+    sum->bytes[site] += len;
+    sum->blocks[site] += ml_config.sample_rate ? ML_COUNT_SCALE : 1;
 }
 
 static void write_live(void) {
@@ -319,7 +330,12 @@ static void write_live(void) {
         ml_out_begin("live");
         ml_out_u64("site", s);
         ml_out_u64("bytes", sum.bytes[s]);
-        ml_out_u64("blocks", sum.blocks[s]);
+        if (ml_config.sample_rate) {   /* estimates, rounded; the raw weighted count for exact sums */
+            ml_out_u64("blocks", (sum.blocks[s] + ML_COUNT_SCALE / 2) / ML_COUNT_SCALE);
+            ml_out_u64("scaled_blocks", sum.blocks[s]);
+        } else {
+            ml_out_u64("blocks", sum.blocks[s]);
+        }
         ml_out_end();
     }
     ml_os_free(sum.bytes, count * sizeof(uint64_t));
@@ -343,6 +359,18 @@ static void write_leak_row(const struct ml_leak_row *row, void *arg) {
 /* The reachability verdict; returns the bytes definitely and indirectly lost. */
 static uint64_t write_leaks(void) {
     struct ml_scan_result r;
+    if (ml_config.sample_rate) {   /* pointers through unsampled blocks are unknown: no verdict */
+        ml_out_begin("leak_summary");
+        for (int c = 0; c < ML_CLASS_COUNT; c++) {
+            ml_out_key(ml_class_name((enum ml_class)c));
+            ml_out_raw("{\"bytes\":0,\"blocks\":0}");
+        }
+        ml_out_key("complete");
+        ml_out_raw("false");
+        ml_out_str("message", "sampled mode: reachability is not classified");
+        ml_out_end();
+        return 0;
+    }
     bool failed = ml_scan_leaks(write_leak_row, NULL, &r);
     ml_out_begin("leak_summary");
     for (int c = 0; c < ML_CLASS_COUNT; c++) {
@@ -470,6 +498,7 @@ static void after_fork_child(void) {
     pthread_mutex_init(&flush_lock, NULL);
     ml_threads_after_fork_child(ml_tls.thread);
     atomic_store(&thread_running, false);
+    atomic_store(&ml_internal_threads, 0);   /* the collector did not survive the fork */
     if (!finished && atomic_load(&ml_state) == ML_STATE_ON) {
         /* the child inherits the parent's heap (as valgrind counts it) and gets a stream of its own */
         ml_strlcpy(parent_stream, ml_out_name(), sizeof parent_stream);

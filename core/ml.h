@@ -38,6 +38,7 @@ struct ml_config {
     uint64_t interval_ns;    /* collector period */
     uint64_t op_min;         /* allocations at or above this are logged one by one */
     bool follow_exec;
+    uint64_t sample_rate;    /* MEMLENS_SAMPLE: mean bytes between samples; 0 = full mode */
     bool check;              /* MEMLENS_CHECK=1: exit 1 when more than max_leaked bytes are lost */
     uint64_t max_leaked;
     char out_dir[4096];      /* empty: default ./memlens-<prog>-<pid> */
@@ -60,6 +61,8 @@ struct ml_tls {
     int guard;               /* >0 while memlens itself runs on this thread: nested allocations are not tracked */
     int kind;                /* kind forced by a buffer-like wrapper (strdup, getline…), 0 = none, else kind+1 */
     uintptr_t kind_caller;   /* with kind: the return address into the program's call of that wrapper */
+    int64_t sample_left;     /* sampled mode: bytes until the next sample point */
+    uint64_t rng;            /* sampled mode: xorshift state, 0 until seeded */
     struct ml_thread *thread;
 };
 extern __thread struct ml_tls ml_tls __attribute__((tls_model("initial-exec")));
@@ -144,6 +147,24 @@ bool ml_capture_init(void);
  * `caller` (the interposer's __builtin_return_address(0)); returns the number stored. */
 unsigned ml_capture(uintptr_t *frames, uintptr_t caller);
 
+/* ---- sampled mode (ml_track.c) ----
+ * Poisson sampling by bytes, as tcmalloc and jemalloc do: each thread counts allocated bytes down
+ * from an exponentially distributed gap (mean ml_config.sample_rate); an allocation that crosses zero
+ * is recorded, with weight 1/p where p = 1 - exp(-size/rate) is the chance it had of being sampled,
+ * so sums of weights estimate bytes and counts without bias. Allocations of op_min bytes or more are
+ * always recorded, with weight 1. Counts are stored in units of 1/ML_COUNT_SCALE. */
+#define ML_COUNT_SCALE 256
+bool ml_sample_slow(uint64_t size);
+static inline bool ml_sample_take(uint64_t size) {
+    if (__builtin_expect(!ml_config.sample_rate, 1)) return true;
+    int64_t left = ml_tls.sample_left - (int64_t)size;
+    ml_tls.sample_left = left;
+    if (__builtin_expect(left > 0 && ml_tls.rng != 0 && size < ml_config.op_min, 1)) return false;
+    return ml_sample_slow(size);
+}
+/* The weights of a recorded block of `size` bytes: counts (in 1/ML_COUNT_SCALE) and bytes. */
+void ml_sample_weights(uint64_t size, uint64_t *count, uint64_t *bytes);
+
 /* ---- tracking API used by the shim (ml_track.c) ---- */
 bool ml_track_init(void);          /* true on error; idempotent */
 void ml_track_alloc(void *ptr, uint64_t size, unsigned kind, uintptr_t caller);
@@ -164,6 +185,9 @@ int64_t ml_heap_pending(void);   /* collector: bytes batched on threads, not yet
 struct ml_op { uint64_t time_ns, size, addr; uint32_t site; int32_t tid; uint8_t kind; bool release; };
 bool ml_ops_pop(struct ml_op *op);
 extern _Atomic uint64_t ml_ops_dropped;
+
+/* Threads memlens itself runs (the collector); the leak scan needs to know what else runs. */
+extern _Atomic int ml_internal_threads;
 
 /* Internal failure: disables tracking; the host continues. `why` is a static string. */
 void ml_fail(const char *why);

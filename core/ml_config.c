@@ -95,6 +95,10 @@ bool ml_config_load(struct ml_config *config) {
         if (ml_parse_uint(v, 0, 1, &n)) return bad("MEMLENS_FOLLOW_EXEC", v, "0 or 1");
         config->follow_exec = n == 1;
     }
+    if ((v = getenv("MEMLENS_SAMPLE")) && *v) {
+        if (ml_parse_size(v, &n) || n > (1ull << 40)) return bad("MEMLENS_SAMPLE", v, "a mean sampling interval in bytes, e.g. 512KiB; 0 = every allocation");
+        config->sample_rate = n;
+    }
     if ((v = getenv("MEMLENS_CHECK")) && *v) {
         if (ml_parse_uint(v, 0, 1, &n)) return bad("MEMLENS_CHECK", v, "0 or 1");
         config->check = n == 1;

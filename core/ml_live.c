@@ -1,8 +1,9 @@
 /* ml_live.c — the live-pointer map: every tracked heap block, address -> (size, site).
  *
  * ML_LIVE_SHARDS independent open-addressing tables (linear probing, backward-shift deletion, no
- * tombstones), each behind its own spinlock, so any thread can free what another allocated while two
- * threads only contend when their addresses hash to the same shard (1 in 1024). An entry is 16 bytes:
+ * tombstones), each behind its own spinlock, so any thread can free what another allocated, with no
+ * global lock; shards are grouped by address region so that threads working in their own malloc
+ * arenas do not even share cache lines (see shard_of). An entry is 16 bytes:
  * the address and a packed word (size: 44 bits, site: 20 bits); tables grow at 5/8 load, so the map
  * costs 26–51 bytes per live block. Table memory comes from ml_os_alloc, never from the host's malloc.
  * Each shard's fields are protected by its `lock`. */
@@ -34,7 +35,15 @@ static inline uint64_t mix(uintptr_t ptr) {
     uint64_t h = (uint64_t)ptr * 0x9E3779B97F4A7C15ull;
     return h ^ (h >> 29);
 }
-static inline struct shard *shard_of(uint64_t h) { return &shards[h >> 54]; } /* top 10 bits */
+/* A shard is chosen by the 64 MiB region of the address (glibc gives each thread's arena its own
+ * regions) and then by the address: blocks that one thread allocates and frees stay in a group of
+ * 16 shards that other threads' blocks rarely share, so threads do not pass cache lines back and
+ * forth. Within a shard the slot comes from other bits of the hash. */
+#define GROUP_SHARDS 16
+static inline struct shard *shard_of(uintptr_t ptr, uint64_t h) {
+    uint64_t region = ((uint64_t)(ptr >> 26) * 0x9E3779B97F4A7C15ull) >> 58;          /* 64 groups */
+    return &shards[region * GROUP_SHARDS + (h >> 60)];                                /* 16 in a group */
+}
 
 bool ml_live_init(void) { return false; }
 
@@ -64,7 +73,7 @@ static bool grow(struct shard *s) {
 
 bool ml_live_insert(uintptr_t ptr, uint64_t size, uint32_t site) {
     uint64_t h = mix(ptr);
-    struct shard *s = shard_of(h);
+    struct shard *s = shard_of(ptr, h);
     uint64_t packed = (size > MAX_SIZE ? MAX_SIZE : size) << 20 | (site & SITE_MASK);
     ml_spin_lock(&s->lock);
     if ((uint64_t)(s->count + 1) * 8 > (uint64_t)(s->mask + 1) * 5 && grow(s)) {
@@ -73,7 +82,7 @@ bool ml_live_insert(uintptr_t ptr, uint64_t size, uint32_t site) {
     }
     uint32_t i = (uint32_t)h & s->mask;
     while (s->slots[i].ptr && s->slots[i].ptr != ptr) i = (i + 1) & s->mask;
-    if (!s->slots[i].ptr) s->count++;
+    if (!s->slots[i].ptr) __atomic_store_n(&s->count, s->count + 1, __ATOMIC_RELAXED);
     s->slots[i].ptr = ptr;
     s->slots[i].packed = packed;
     ml_spin_unlock(&s->lock);
@@ -82,7 +91,10 @@ bool ml_live_insert(uintptr_t ptr, uint64_t size, uint32_t site) {
 
 bool ml_live_remove(uintptr_t ptr, uint64_t *size, uint32_t *site) {
     uint64_t h = mix(ptr);
-    struct shard *s = shard_of(h);
+    struct shard *s = shard_of(ptr, h);
+    /* An empty shard cannot hold ptr: the block was inserted before its owner could free it, and that
+     * insert's count is visible to whoever was handed the pointer. Sampled mode lives on this. */
+    if (!__atomic_load_n(&s->count, __ATOMIC_RELAXED)) return false;
     ml_spin_lock(&s->lock);
     if (!s->count) { ml_spin_unlock(&s->lock); return false; }
     uint32_t i = (uint32_t)h & s->mask;
@@ -104,7 +116,7 @@ bool ml_live_remove(uintptr_t ptr, uint64_t *size, uint32_t *site) {
     }
     s->slots[hole].ptr = 0;
     s->slots[hole].packed = 0;
-    s->count--;
+    __atomic_store_n(&s->count, s->count - 1, __ATOMIC_RELAXED);
     ml_spin_unlock(&s->lock);
     return true;
 }

@@ -29,21 +29,41 @@
 
 enum { UNREACHED, REACHABLE, POSSIBLE, INDIRECT };
 
-struct block { uintptr_t start; uint64_t size; uint32_t site; };
+struct block { uintptr_t start; uint64_t size; uint32_t site; uint32_t heap; };
+/* Blocks [first, end) covering [lo, hi); page_first + page_base indexes its pages, or no index
+ * (page_base == SIZE_MAX) when it would be much larger than the blocks themselves. */
+struct cluster { uintptr_t lo, hi; uint32_t first, end; size_t page_base; };
+#define CLUSTER_GAP (16u << 20)
 
 struct scan {
     struct block *blocks;
     uint8_t *state;
     uint64_t *lead_bytes, *lead_blocks;   /* what a clique leader drags with it */
     uint32_t *stack;                      /* work list of block indexes */
+    struct cluster *clusters;             /* runs of blocks without big gaps, each with a page index */
+    size_t cluster_count;
+    uint32_t *page_first;                 /* per 4 KiB page of a cluster: last block starting at or before it */
+    size_t pages;
     size_t count, cap, depth, stack_cap;
     uintptr_t lowest, highest;            /* bounds of all blocks: a quick filter */
     uint32_t leader;                      /* clique phase: the current leader */
     bool clique;
     bool failed_read, overflow;
+    bool direct;                          /* no other program thread runs: read memory in place */
+    pid_t pid;
     uint64_t root_bytes;
     char buf[64 << 10];
 };
+
+/* True when this thread and memlens's own (which free nothing of the program's) are all that run. */
+static bool only_thread_left(void) {
+    char status[4096];
+    if (ml_read_file("/proc/self/status", status, sizeof status) <= 0) return false;
+    uint64_t threads = ml_proc_status_kb(status, "Threads") / 1024;
+    return threads >= 1 && threads <= 1 + (uint64_t)atomic_load(&ml_internal_threads);
+}
+
+static void *grab(size_t bytes) { return ml_os_alloc(bytes ? bytes : 1); }
 
 const char *ml_class_name(enum ml_class c) {
     static const char *const names[] = { "definite", "indirect", "possible", "reachable" };
@@ -52,11 +72,12 @@ const char *ml_class_name(enum ml_class c) {
 
 static void add_block(uintptr_t ptr, uint64_t size, uint32_t site, void *arg) {
     struct scan *s = arg;
-    if (s->count < s->cap) s->blocks[s->count++] = (struct block){ ptr, size, site };
+    if (s->count < s->cap) s->blocks[s->count++] = (struct block){ ptr, size, site, 1 };
 }
 
 static void add_mapping(uintptr_t start, uint64_t len, uint32_t site, unsigned kind, void *arg) {
-    if (kind == ML_KIND_MMAP_ANON) add_block(start, len, site, arg);
+    struct scan *s = arg;
+    if (kind == ML_KIND_MMAP_ANON && s->count < s->cap) s->blocks[s->count++] = (struct block){ start, len, site, 0 };
 }
 
 static int by_start(const void *a, const void *b) {
@@ -65,16 +86,81 @@ static int by_start(const void *a, const void *b) {
 }
 
 /* The block containing addr (a zero-sized block only at its start), or -1. */
+/* The block containing addr (a zero-sized block only at its start), or -1: find the cluster, then
+ * its page index gives the last block starting at or before addr's page; a few steps reach addr. */
 static ssize_t find(const struct scan *s, uintptr_t addr) {
-    size_t lo = 0, hi = s->count;
-    while (lo < hi) {                     /* first block with start > addr */
+    size_t lo = 0, hi = s->cluster_count;
+    while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (s->blocks[mid].start <= addr) lo = mid + 1; else hi = mid;
+        if (s->clusters[mid].hi <= addr) lo = mid + 1; else hi = mid;
     }
-    if (lo == 0) return -1;
-    const struct block *b = &s->blocks[lo - 1];
-    if (addr < b->start + b->size || addr == b->start) return (ssize_t)(lo - 1);
+    if (lo == s->cluster_count || s->clusters[lo].lo > addr) return -1;
+    const struct cluster *c = &s->clusters[lo];
+    uint32_t i;
+    if (c->page_base != SIZE_MAX) {
+        i = s->page_first[c->page_base + ((addr - (c->lo & ~(uintptr_t)4095)) >> 12)];
+        while (i + 1 < c->end && s->blocks[i + 1].start <= addr) i++;
+    } else {
+        uint32_t a = c->first, b = c->end;   /* first block with start > addr, minus one */
+        while (a < b) {
+            uint32_t mid = a + (b - a) / 2;
+            if (s->blocks[mid].start <= addr) a = mid + 1; else b = mid;
+        }
+        i = a - 1;
+    }
+    const struct block *blk = &s->blocks[i];
+    if (blk->start > addr) return -1;
+    if (addr < blk->start + blk->size || addr == blk->start) return (ssize_t)i;
     return -1;
+}
+
+/* Splits the sorted blocks where they are more than CLUSTER_GAP apart and indexes each cluster's
+ * pages when that costs at most 16 index entries per block. Returns true when out of memory. */
+static bool build_index(struct scan *s) {
+    size_t n = s->count, clusters = 0, pages = 0;
+    s->clusters = grab(n * sizeof *s->clusters);
+    if (!s->clusters) return true;
+    for (uint32_t i = 0; i < n; i++) {
+        uintptr_t end = s->blocks[i].start + s->blocks[i].size + 1;
+        struct cluster *c = clusters ? &s->clusters[clusters - 1] : NULL;
+        if (c && s->blocks[i].start < c->hi + CLUSTER_GAP) {
+            if (end > c->hi) c->hi = end;
+            c->end = i + 1;
+        } else {
+            s->clusters[clusters++] = (struct cluster){ s->blocks[i].start, end, i, i + 1, SIZE_MAX };
+        }
+    }
+    for (size_t k = 0; k < clusters; k++) {
+        struct cluster *c = &s->clusters[k];
+        size_t span = ((c->hi - (c->lo & ~(uintptr_t)4095)) >> 12) + 1;
+        if (span <= 16 * (size_t)(c->end - c->first) + 1024) { c->page_base = pages; pages += span; }
+    }
+    s->cluster_count = clusters;
+    s->pages = pages;
+    s->page_first = grab(pages * sizeof *s->page_first);
+    if (!s->page_first) return true;
+    for (size_t k = 0; k < clusters; k++) {
+        struct cluster *c = &s->clusters[k];
+        if (c->page_base == SIZE_MAX) continue;
+        size_t span = ((c->hi - (c->lo & ~(uintptr_t)4095)) >> 12) + 1;
+        uint32_t i = c->first;
+        for (size_t page = 0; page < span; page++) {
+            uintptr_t at = (c->lo & ~(uintptr_t)4095) + (page << 12);
+            while (i + 1 < c->end && s->blocks[i + 1].start <= at) i++;
+            s->page_first[c->page_base + page] = i;   /* blocks[i] starts at or before `at`, or is the first */
+        }
+    }
+    return false;
+}
+
+/* glibc keeps a pointer to every chunk boundary it manages (the top chunk, free lists): for a block
+ * whose request reaches into its last 8 usable bytes, the next chunk's header lies inside it. Such
+ * a word is the allocator's, not the program's (valgrind, which replaces malloc, never sees it). */
+static bool allocator_boundary(const struct block *b, uintptr_t word) {
+    if (!b->heap) return false;
+    uint64_t chunk = (b->size + 8 + 15) & ~15ull;
+    if (chunk < 32) chunk = 32;
+    return word == b->start + chunk - 16;
 }
 
 static void push(struct scan *s, uint32_t i) {
@@ -96,6 +182,7 @@ static void found(struct scan *s, uintptr_t word, bool definite_source) {
         return;
     }
     bool at_start = word == s->blocks[i].start;
+    if (!at_start && allocator_boundary(&s->blocks[i], word)) return;
     if (at_start && definite_source) {
         if (*st != REACHABLE) { *st = REACHABLE; push(s, (uint32_t)i); }
     } else if (*st == UNREACHED) {
@@ -105,21 +192,30 @@ static void found(struct scan *s, uintptr_t word, bool definite_source) {
 }
 
 /* Reads [addr, addr+len) of our own memory and looks at every aligned word. */
-static void scan_range(struct scan *s, uintptr_t addr, uint64_t len, bool definite_source) {
+static void scan_words(struct scan *s, const uintptr_t *w, size_t count, bool definite_source) {
+    for (size_t k = 0; k < count; k++)
+        if (w[k] >= s->lowest && w[k] < s->highest) found(s, w[k], definite_source);
+}
+
+/* Looks at every aligned word of [addr, addr+len) of our own memory. `direct`: the range cannot go
+ * away under us (no other thread of the program runs), so it is read in place; otherwise it is copied
+ * with process_vm_readv, which fails on an unmapped page instead of faulting. */
+static void scan_range(struct scan *s, uintptr_t addr, uint64_t len, bool definite_source, bool direct) {
     uintptr_t p = (addr + 7) & ~(uintptr_t)7, end = addr + len;
-    pid_t pid = getpid();
+    if (direct) {
+        if (end > p) scan_words(s, (const uintptr_t *)p, (end - p) / 8, definite_source);
+        return;
+    }
     while (p + 8 <= end) {
         size_t chunk = end - p > sizeof s->buf ? sizeof s->buf : (size_t)((end - p) & ~(uintptr_t)7);
         struct iovec local = { s->buf, chunk }, remote = { (void *)p, chunk };
-        ssize_t got = process_vm_readv(pid, &local, 1, &remote, 1, 0);
+        ssize_t got = process_vm_readv(s->pid, &local, 1, &remote, 1, 0);
         if (got <= 0) {                   /* unmapped page: skip it */
             if (got < 0 && errno != EFAULT) s->failed_read = true;
             p = (p | 4095) + 1;
             continue;
         }
-        const uintptr_t *w = (const uintptr_t *)s->buf;
-        for (size_t k = 0; k < (size_t)got / 8; k++)
-            if (w[k] >= s->lowest && w[k] < s->highest) found(s, w[k], definite_source);
+        scan_words(s, (const uintptr_t *)s->buf, (size_t)got / 8, definite_source);
         p += (size_t)got;
     }
 }
@@ -127,13 +223,13 @@ static void scan_range(struct scan *s, uintptr_t addr, uint64_t len, bool defini
 static void drain(struct scan *s) {
     while (s->depth) {
         uint32_t i = s->stack[--s->depth];
-        scan_range(s, s->blocks[i].start, s->blocks[i].size, s->clique || s->state[i] == REACHABLE);
+        scan_range(s, s->blocks[i].start, s->blocks[i].size, s->clique || s->state[i] == REACHABLE, s->direct);
     }
 }
 
-static void root(struct scan *s, uintptr_t addr, uint64_t len) {
+static void root(struct scan *s, uintptr_t addr, uint64_t len, bool direct) {
     s->root_bytes += len;
-    scan_range(s, addr, len, true);
+    scan_range(s, addr, len, true, direct);
     drain(s);
 }
 
@@ -148,7 +244,7 @@ static int segment_roots(struct dl_phdr_info *info, size_t size, void *arg) {
     }
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_W)) root(s, info->dlpi_addr + ph->p_vaddr, ph->p_memsz);
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_W)) root(s, info->dlpi_addr + ph->p_vaddr, ph->p_memsz, s->direct);
     }
     return 0;
 }
@@ -184,25 +280,25 @@ static void tls_roots(struct scan *s, uintptr_t tp) {
         if (info) info(&static_size, &align);
         if (!static_size) static_size = 64 << 10;
     }
-    root(s, tp - static_size, static_size + 4096);   /* static TLS below the thread pointer, the descriptor above */
+    root(s, tp - static_size, static_size + 4096, false);   /* static TLS below the thread pointer, the descriptor above */
     uintptr_t dtv = 0;                               /* tcbhead_t: tcb, dtv, self, … */
     struct iovec local = { &dtv, sizeof dtv }, remote = { (void *)(tp + sizeof(void *)), sizeof dtv };
-    if (process_vm_readv(getpid(), &local, 1, &remote, 1, 0) != sizeof dtv || !dtv) return;
+    if (process_vm_readv(s->pid, &local, 1, &remote, 1, 0) != sizeof dtv || !dtv) return;
     uint64_t entries = 0;                            /* dtv[-1].counter: the vector's length */
     struct iovec l2 = { &entries, sizeof entries }, r2 = { (void *)(dtv - 16), sizeof entries };
-    if (process_vm_readv(getpid(), &l2, 1, &r2, 1, 0) == sizeof entries && entries < (1u << 20))
-        root(s, dtv - 16, (entries + 2) * 16);
+    if (process_vm_readv(s->pid, &l2, 1, &r2, 1, 0) == sizeof entries && entries < (1u << 20))
+        root(s, dtv - 16, (entries + 2) * 16, false);
 }
 
 static void thread_roots(const struct ml_thread_roots *r, void *arg) {
     struct thread_ctx *ctx = arg;
     struct scan *s = ctx->s;
     bool main_thread = r->tid == getpid();
-    uintptr_t lo = r->stack_lo, hi = main_thread ? (uintptr_t)__libc_stack_end + 4096 : r->stack_hi;
+    uintptr_t lo = r->stack_lo, hi = main_thread ? (uintptr_t)__libc_stack_end + sizeof(void *) : r->stack_hi;
     uintptr_t sp = r->tid == ctx->self_tid ? ctx->self_sp : blocked_sp(r->tid);
     if (sp && hi && sp < hi && (sp >= lo || main_thread)) lo = sp > 128 ? sp - 128 : sp;   /* red zone */
     else if (main_thread) lo = 0;
-    if (lo && hi > lo) root(s, lo, hi - lo);
+    if (lo && hi > lo) root(s, lo, hi - lo, s->direct && r->tid == ctx->self_tid);
     else if (main_thread) {
         s->failed_read = true;           /* main thread's stack not located: scanned only its TLS */
     }
@@ -217,7 +313,6 @@ static void dead_thread_roots(const struct ml_thread_roots *r, void *arg) {
     if (r->thread_pointer) tls_roots(ctx->s, r->thread_pointer);
 }
 
-static void *grab(size_t bytes) { return ml_os_alloc(bytes ? bytes : 1); }
 
 bool ml_scan_leaks(ml_leak_emit *emit, void *arg, struct ml_scan_result *result) {
     uint64_t t0 = ml_monotonic_ns();
@@ -240,6 +335,8 @@ bool ml_scan_leaks(ml_leak_emit *emit, void *arg, struct ml_scan_result *result)
     }
     size_t n = s->count;
     qsort(s->blocks, n, sizeof *s->blocks, by_start);
+    s->pid = getpid();
+    s->direct = only_thread_left();
     s->state = grab(n);
     s->lead_bytes = grab(n * sizeof *s->lead_bytes);
     s->lead_blocks = grab(n * sizeof *s->lead_blocks);
@@ -248,7 +345,12 @@ bool ml_scan_leaks(ml_leak_emit *emit, void *arg, struct ml_scan_result *result)
     bool ok = s->state && s->lead_bytes && s->lead_blocks && s->stack;
     if (ok && n) {
         s->lowest = s->blocks[0].start;
-        s->highest = s->blocks[n - 1].start + s->blocks[n - 1].size + 1;
+        s->highest = 0;
+        for (size_t i = 0; i < n; i++)
+            if (s->blocks[i].start + s->blocks[i].size + 1 > s->highest) s->highest = s->blocks[i].start + s->blocks[i].size + 1;
+        if (build_index(s)) ok = false;
+    }
+    if (ok && n) {
         /* 1. from the roots */
         __builtin_unwind_init();                      /* spill callee-saved registers onto this stack */
         volatile uintptr_t here = (uintptr_t)__builtin_frame_address(0);
@@ -311,6 +413,8 @@ bool ml_scan_leaks(ml_leak_emit *emit, void *arg, struct ml_scan_result *result)
     ml_os_free(s->lead_bytes, n * sizeof *s->lead_bytes);
     ml_os_free(s->lead_blocks, n * sizeof *s->lead_blocks);
     ml_os_free(s->stack, s->stack_cap * sizeof *s->stack);
+    if (s->page_first) ml_os_free(s->page_first, s->pages * sizeof *s->page_first);
+    if (s->clusters) ml_os_free(s->clusters, n * sizeof *s->clusters);
     ml_os_free(s, sizeof *s);
     result->scan_ns = ml_monotonic_ns() - t0;
     return !ok;

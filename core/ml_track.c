@@ -6,12 +6,14 @@
 #include "ml_prim.h"
 #include "ml_spin.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 __thread struct ml_tls ml_tls __attribute__((tls_model("initial-exec")));
 _Atomic int ml_state;
 _Atomic int64_t ml_heap_live, ml_heap_peak;
 _Atomic uint64_t ml_ops_dropped;
+_Atomic int ml_internal_threads;
 const char *_Atomic ml_fail_reason;
 
 static const char *const kind_names[ML_KIND_COUNT] = {
@@ -57,6 +59,44 @@ static void queue_op(unsigned kind, uint32_t site, uint64_t size, uintptr_t addr
 
 /* ---- heap ---- */
 
+/* ---- sampled mode ---- */
+
+static uint64_t next_random(void) {
+    uint64_t x = ml_tls.rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return ml_tls.rng = x;
+}
+
+static int64_t exponential_gap(void) {
+    double u = (double)((next_random() >> 11) + 1) * (1.0 / 9007199254740993.0);   /* (0, 1] */
+    double gap = -log(u) * (double)ml_config.sample_rate;
+    return gap < 1 ? 1 : gap > 9.0e18 ? INT64_MAX : (int64_t)gap;
+}
+
+bool ml_sample_slow(uint64_t size) {
+    if (!ml_tls.rng) {   /* first allocation on this thread: seed, then place the first sample point */
+        ml_tls.rng = (ml_now_ns() ^ ((uint64_t)ml_gettid() << 32) ^ (uintptr_t)&ml_tls) | 1;
+        ml_tls.sample_left = exponential_gap() - (int64_t)size;
+        if (ml_tls.sample_left > 0 && size < ml_config.op_min) return false;
+    }
+    if (size >= ml_config.op_min) {
+        if (ml_tls.sample_left <= 0) ml_tls.sample_left = exponential_gap();
+        return true;     /* large: always recorded (weight 1, see ml_sample_weights) */
+    }
+    ml_tls.sample_left = exponential_gap();   /* memoryless: the next point counts from here */
+    return true;
+}
+
+void ml_sample_weights(uint64_t size, uint64_t *count, uint64_t *bytes) {
+    if (!ml_config.sample_rate) { *count = 1; *bytes = size; return; }
+    if (size >= ml_config.op_min || size == 0) { *count = ML_COUNT_SCALE; *bytes = size; return; }
+    double p = -expm1(-(double)size / (double)ml_config.sample_rate);   /* 1 - exp(-size/rate) */
+    *count = (uint64_t)((double)ML_COUNT_SCALE / p + 0.5);
+    *bytes = (uint64_t)((double)size / p + 0.5);
+}
+
 static uint32_t site_here(struct ml_thread *t, unsigned kind, uintptr_t caller) {
     uintptr_t frames[ML_MAX_DEPTH];
     unsigned depth = ml_capture(frames, caller);
@@ -71,8 +111,10 @@ void ml_track_alloc(void *ptr, uint64_t size, unsigned kind, uintptr_t caller) {
     struct ml_thread *t = ml_thread_self();
     uint32_t site = site_here(t, kind, caller);
     if (ml_live_insert((uintptr_t)ptr, size, site)) { ml_fail("out of memory for the live-block map"); return; }
-    ml_thread_count(t, site, 1, 0, size, 0);
-    ml_thread_heap(t, (int64_t)size);
+    uint64_t count, bytes;
+    ml_sample_weights(size, &count, &bytes);
+    ml_thread_count(t, site, (int64_t)count, 0, bytes, 0);
+    ml_thread_heap(t, (int64_t)bytes);
     if (size >= ml_config.op_min) queue_op(kind, site, size, (uintptr_t)ptr, false);
 }
 
@@ -82,8 +124,10 @@ bool ml_track_free_begin(void *ptr, uint64_t *size, uint32_t *site) {
 
 void ml_track_free_commit(uint64_t size, uint32_t site, void *ptr) {
     struct ml_thread *t = ml_thread_self();
-    ml_thread_count(t, site, 0, 1, 0, size);
-    ml_thread_heap(t, -(int64_t)size);
+    uint64_t count, bytes;
+    ml_sample_weights(size, &count, &bytes);
+    ml_thread_count(t, site, 0, (int64_t)count, 0, bytes);
+    ml_thread_heap(t, -(int64_t)bytes);
     if (size >= ml_config.op_min) {
         const struct ml_site *s = ml_site_get(site);
         queue_op(s ? s->kind : ML_KIND_MALLOC, site, size, (uintptr_t)ptr, true);
@@ -109,7 +153,7 @@ void ml_track_mmap(void *addr, uint64_t len, bool anonymous, uintptr_t caller) {
     len = page_round(len);
     ml_maps_remove((uintptr_t)addr, len, NULL, NULL);   /* MAP_FIXED over a tracked range replaces it */
     if (ml_maps_add((uintptr_t)addr, len, site, kind)) { ml_fail("out of memory for the mapping table"); return; }
-    ml_thread_count(t, site, 1, 0, len, 0);
+    ml_thread_count(t, site, ml_config.sample_rate ? ML_COUNT_SCALE : 1, 0, len, 0);
     if (len >= ml_config.op_min) queue_op(kind, site, len, (uintptr_t)addr, false);
 }
 
@@ -117,7 +161,7 @@ struct unmap_note { struct ml_thread *thread; uintptr_t addr; };
 
 static void count_unmapped(uint32_t site, unsigned kind, uint64_t bytes, void *arg) {
     struct unmap_note *note = arg;
-    ml_thread_count(note->thread, site, 0, 1, 0, bytes);
+    ml_thread_count(note->thread, site, 0, ml_config.sample_rate ? ML_COUNT_SCALE : 1, 0, bytes);
     if (bytes >= ml_config.op_min) queue_op(kind, site, bytes, note->addr, true);
 }
 

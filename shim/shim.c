@@ -91,6 +91,7 @@ static inline bool tracking(void) {
 }
 
 static void track_alloc(void *p, size_t size, unsigned kind, uintptr_t caller) {
+    if (!ml_sample_take(size)) return;
     int saved = errno;
     ml_tls.guard++;
     ml_track_alloc(p, size, kind, caller);

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "cli.h"
 
+#include "baseline.h"
 #include "fmt.h"
 
 #include <getopt.h>
@@ -88,15 +89,7 @@ bool ml_frame_is_self(const ml_symbol *sym)
 
 static bool is_runtime_object(const char *object)
 {
-    static const char *const prefixes[] = {"libc.so", "libc-", "libstdc++", "libgcc_s", "ld-linux",
-                                           "ld-musl", "libc++", "libpthread", "libm.so", NULL};
-    const char *b = base_name(object);
-    if (!b)
-        return false;
-    for (size_t i = 0; prefixes[i]; i++)
-        if (strncmp(b, prefixes[i], strlen(prefixes[i])) == 0)
-            return true;
-    return false;
+    return ml_object_is_runtime(object); /* baseline.c: libc, libstdc++, ld.so, libmemlens, … */
 }
 
 size_t ml_site_first_frame(ml_symbolizer *sym, const ml_stream *s, const ml_site *site)

@@ -21,6 +21,7 @@
 int ml_cmd_run(int argc, char **argv);
 int ml_cmd_report(int argc, char **argv);
 int ml_cmd_leaks(int argc, char **argv);
+int ml_cmd_check(int argc, char **argv);
 
 /* Print "memlens: <msg>" and exit 2. */
 _Noreturn void ml_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

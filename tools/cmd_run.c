@@ -5,8 +5,13 @@
  * time(1) does), writes symbols.json into the run directory while the traced objects are surely
  * still on disk, prints a summary on stderr (stdout belongs to the program) and exits with the
  * child's status, or 128+signal. An exec failure is reported through a close-on-exec pipe.
+ *
+ * With --check (or any check budget option), `memlens check` runs on the run directory right
+ * after (report on stderr, or --check-output FILE), LSan-style: exit 1 on findings even when the
+ * program exited 0, 2 when the check cannot decide; a program that failed keeps its status.
  */
 #define _GNU_SOURCE
+#include "check.h"
 #include "cli.h"
 #include "fmt.h"
 
@@ -26,7 +31,7 @@
 
 static void usage(FILE *out)
 {
-    fputs("Usage: memlens run [OPTIONS] -- COMMAND [ARGS...]\n\n"
+    fprintf(out, "Usage: memlens run [OPTIONS] -- COMMAND [ARGS...]\n\n"
           "Run COMMAND with libmemlens.so preloaded, wait for it, write symbols.json into the\n"
           "run directory and print a summary on stderr. Exits with COMMAND's exit status, or\n"
           "128+N when it was killed by signal N.\n\n"
@@ -39,10 +44,20 @@ static void usage(FILE *out)
           "                     (MEMLENS_OP_MIN; default 1MiB)\n"
           "  --no-follow-exec   stop tracking at exec (MEMLENS_FOLLOW_EXEC=0; default: follow)\n"
           "  -h, --help         this help\n\n"
+          "Checking (memlens check in the same step; any check option implies --check):\n"
+          "  --check            after the run, gate it like 'memlens check': exit 1 on findings\n"
+          "                     even when COMMAND exited 0 (if COMMAND failed, its status is\n"
+          "                     kept); the report goes to stderr\n"
+          "  --check-output FILE  write the check report to FILE instead of stderr\n"
+          "%s\n"
+          "For programs started indirectly (by a test runner, a script), MEMLENS_CHECK=1 in\n"
+          "their environment makes the preloaded library itself fail the process on leaks\n"
+          "(LSan's exitcode style); 'memlens run --check' clears it for its child and checks\n"
+          "with the options above instead.\n\n"
           "Variables already set in the environment are kept unless an option overrides them.\n"
           "libmemlens.so is taken from $MEMLENS_LIB, else next to this executable (build tree:\n"
           "../shim/), else the installed library directory.\n",
-          out);
+          ml_check_options_help);
 }
 
 static char *absolute_path(const char *p)
@@ -192,19 +207,21 @@ static void print_summary(const ml_run *run, ml_symbolizer *sym)
     fprintf(stderr, "memlens: details: memlens report %s; memlens leaks %s\n", run->dir, run->dir);
 }
 
-static void after_run(const char *outdir)
+/* Writes symbols.json and the summary; with `check`, gates the run and returns the check's
+ * status (0, 1, 2), else 0. */
+static int after_run(const char *outdir, const ml_check_opts *check)
 {
     struct stat st;
     if (stat(outdir, &st) != 0) {
         fprintf(stderr, "memlens: no run directory %s: nothing was traced (statically linked "
                         "or setuid program?)\n", outdir);
-        return;
+        return ML_EXIT_USAGE;
     }
     ml_run run;
     char err[1024];
     if (!ml_run_load(outdir, &run, err, sizeof err)) {
         fprintf(stderr, "memlens: %s\n", err);
-        return;
+        return ML_EXIT_USAGE;
     }
     ml_symbolizer *sym = ml_sym_new();
     char *path = NULL;
@@ -214,18 +231,36 @@ static void after_run(const char *outdir)
         fprintf(stderr, "memlens: warning: symbols not saved: %s\n", err);
     free(path);
     print_summary(&run, sym);
+    int status = ML_EXIT_OK;
+    if (check) {
+        fflush(stderr);
+        status = ml_check_main(check, &run, sym, stderr);
+    }
     ml_sym_free(sym);
     ml_run_free(&run);
+    return status;
 }
 
 int ml_cmd_run(int argc, char **argv)
 {
-    static const struct option opts[] = {
+    static const struct option run_opts[] = {
         {"out", required_argument, NULL, 'o'},      {"depth", required_argument, NULL, 'd'},
         {"interval", required_argument, NULL, 'i'}, {"op-min", required_argument, NULL, 'm'},
         {"no-follow-exec", no_argument, NULL, 'x'}, {"help", no_argument, NULL, 'h'},
+        {"check", no_argument, NULL, 'c'},
+        {"check-output", required_argument, NULL, ML_CHECK_OPT_OUTPUT},
         {NULL, 0, NULL, 0},
     };
+    struct option opts[48];
+    size_t nopts = 0;
+    for (const struct option *o = run_opts; o->name; o++)
+        opts[nopts++] = *o;
+    for (const struct option *o = ml_check_long_options; o->name; o++)
+        opts[nopts++] = *o;
+    opts[nopts] = (struct option){NULL, 0, NULL, 0};
+    ml_check_opts check;
+    ml_check_opts_init(&check);
+    bool do_check = false;
     const char *out = NULL;
     char depth[32] = "", interval[32] = "", op_min[32] = "";
     bool no_follow = false;
@@ -258,11 +293,19 @@ int ml_cmd_run(int argc, char **argv)
             snprintf(op_min, sizeof op_min, "%" PRIu64, v);
             break;
         case 'x': no_follow = true; break;
+        case 'c': do_check = true; break;
         case 'h': usage(stdout); return ML_EXIT_OK;
         default:
-            ml_bad_option("run", argv[optind - 1]);
+            if (!ml_check_option(&check, c, optarg, "run"))
+                ml_bad_option("run", argv[optind - 1]);
+            do_check = true;
         }
     }
+    if (check.max_growth_given)
+        ml_usage_error("run", "--max-growth: growth trends are not available yet in this "
+                              "memlens (only --max-leaked, --max-possibly and --max-peak)");
+    if (do_check && unsetenv("MEMLENS_CHECK") != 0)
+        ml_die("cannot unset MEMLENS_CHECK");
     if (optind >= argc)
         ml_usage_error("run", "no command given (memlens run [OPTIONS] -- COMMAND [ARGS...])");
     char **cmd = argv + optind;
@@ -337,12 +380,14 @@ int ml_cmd_run(int argc, char **argv)
             rmdir(outdir); /* created by the child; removed only if still empty */
         return exec_errno == ENOENT ? 127 : 126;
     }
-    after_run(outdir);
+    int check_status = after_run(outdir, do_check ? &check : NULL);
     free(outdir);
     free(lib);
-    if (WIFEXITED(status))
-        return WEXITSTATUS(status);
-    if (WIFSIGNALED(status))
-        return 128 + WTERMSIG(status);
-    return ML_EXIT_USAGE;
+    int program = WIFEXITED(status) ? WEXITSTATUS(status)
+                  : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : ML_EXIT_USAGE;
+    /* LSan style: findings turn a success into 1 (2 when the check could not decide); a
+     * failing program keeps its own status */
+    if (do_check && program == 0)
+        return check_status;
+    return program;
 }

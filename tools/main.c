@@ -1,5 +1,5 @@
 /* main.c — the memlens command-line entry point: dispatches to one command per file
- * (cmd_run.c, cmd_report.c, cmd_leaks.c). Exit status: 0 ok, 1 findings, 2 usage/input error.
+ * (cmd_run.c, cmd_report.c, cmd_leaks.c, cmd_check.c). Exit status: 0 ok, 1 findings, 2 usage/input error.
  */
 #include "cli.h"
 
@@ -17,7 +17,10 @@ static const struct {
 } commands[] = {
     {"run", ml_cmd_run, "run a program under tracking and print a summary"},
     {"report", ml_cmd_report, "top memory consumers by site, function, library or kind"},
-    {"leaks", ml_cmd_leaks, "blocks still allocated at exit, with their stacks"},
+    {"leaks", ml_cmd_leaks, "leaked blocks by class (definitely/indirectly/possibly lost,\n"
+                            "           still reachable), with their stacks"},
+    {"check", ml_cmd_check, "CI gate: leak and peak budgets, suppressions, baseline;\n"
+                            "           text, JUnit, SARIF or GitHub output"},
 };
 
 static void usage(FILE *out)

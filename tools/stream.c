@@ -291,6 +291,73 @@ static bool parse_live(parse_ctx *c, ml_stream *s, json_t *o)
     return true;
 }
 
+static const char *const leak_class_names[ML_LEAK_NCLASS] = {"definite", "indirect", "possible",
+                                                             "reachable"};
+
+const char *ml_leak_class_name(int cls)
+{
+    return cls >= 0 && cls < ML_LEAK_NCLASS ? leak_class_names[cls] : "unclassified";
+}
+
+int ml_leak_class_parse(const char *name)
+{
+    for (int i = 0; name && i < ML_LEAK_NCLASS; i++)
+        if (strcmp(name, leak_class_names[i]) == 0)
+            return i;
+    return -1;
+}
+
+/* {"type":"leak","site":7,"class":"definite","bytes":48,"blocks":1,"indirect_bytes":192,…} */
+static bool parse_leak(parse_ctx *c, ml_stream *s, json_t *o)
+{
+    int64_t id = 0, bytes = 0, blocks = 0, ibytes = 0, iblocks = 0;
+    char *cls_name = NULL;
+    if (!get_int(c, o, "site", &id, true) || !get_int(c, o, "bytes", &bytes, true) ||
+        !get_int(c, o, "blocks", &blocks, false) ||
+        !get_int(c, o, "indirect_bytes", &ibytes, false) ||
+        !get_int(c, o, "indirect_blocks", &iblocks, false) ||
+        !get_str(c, o, "class", &cls_name, true))
+        return false;
+    int cls = ml_leak_class_parse(cls_name);
+    free(cls_name);
+    if (cls < 0)
+        return true; /* a class this reader does not know: ignored like an unknown field */
+    ml_site *site = ml_stream_site(s, id);
+    if (!site)
+        return fail(c, "leak: refers to undefined site %lld", (long long)id);
+    site->has_leak[cls] = true;
+    site->leak[cls].bytes += bytes;
+    site->leak[cls].blocks += blocks;
+    site->leak_indirect[cls].bytes += ibytes;
+    site->leak_indirect[cls].blocks += iblocks;
+    s->nleak_records++;
+    return true;
+}
+
+static bool parse_leak_summary(parse_ctx *c, ml_stream *s, json_t *o)
+{
+    for (int cls = 0; cls < ML_LEAK_NCLASS; cls++) {
+        json_t *a = json_object_get(o, leak_class_names[cls]);
+        ml_amount x = {0, 0};
+        if (a && !json_is_null(a)) {
+            if (!json_is_object(a))
+                return fail(c, "leak_summary: field \"%s\": expected {bytes, blocks}",
+                            leak_class_names[cls]);
+            if (!get_int(c, a, "bytes", &x.bytes, false) ||
+                !get_int(c, a, "blocks", &x.blocks, false))
+                return false;
+        }
+        s->leak_total[cls] = x;
+    }
+    json_t *complete = json_object_get(o, "complete");
+    if (complete && !json_is_boolean(complete) && !json_is_null(complete))
+        return fail(c, "leak_summary: field \"complete\": expected a boolean");
+    s->leak_complete = !json_is_false(complete);
+    s->has_leak_summary = true;
+    return get_str(c, o, "message", &s->leak_message, false) &&
+           get_int(c, o, "scan_ns", &s->leak_scan_ns, false);
+}
+
 static bool parse_end(parse_ctx *c, ml_stream *s, json_t *o)
 {
     s->has_end = true;
@@ -327,6 +394,10 @@ static bool parse_record(parse_ctx *c, ml_stream *s, json_t *o, bool first)
         return parse_op(c, s, o);
     if (strcmp(t, "live") == 0)
         return parse_live(c, s, o);
+    if (strcmp(t, "leak") == 0)
+        return parse_leak(c, s, o);
+    if (strcmp(t, "leak_summary") == 0)
+        return parse_leak_summary(c, s, o);
     if (strcmp(t, "exec") == 0)
         return get_str(c, o, "path", &s->exec_path, false);
     if (strcmp(t, "end") == 0)
@@ -457,6 +528,7 @@ void ml_stream_free(ml_stream *s)
     free(s->exec_path);
     free(s->end_reason);
     free(s->end_message);
+    free(s->leak_message);
     free(s->path);
     free(s);
 }
@@ -473,6 +545,60 @@ ml_site *ml_stream_site(const ml_stream *s, int64_t id)
     ml_site *site = NULL;
     HASH_FIND(hh, s->sites, &id, sizeof id, site);
     return site;
+}
+
+static int64_t entry_total(const ml_leak_entry *e)
+{
+    return e->direct.bytes + e->indirect.bytes;
+}
+
+static int cmp_entries(const void *a, const void *b)
+{
+    const ml_leak_entry *x = a, *y = b;
+    int cx = x->cls < 0 ? ML_LEAK_NCLASS : x->cls, cy = y->cls < 0 ? ML_LEAK_NCLASS : y->cls;
+    if (cx != cy)
+        return cx < cy ? -1 : 1;
+    if (entry_total(x) != entry_total(y))
+        return entry_total(x) > entry_total(y) ? -1 : 1;
+    if (x->direct.blocks != y->direct.blocks)
+        return x->direct.blocks > y->direct.blocks ? -1 : 1;
+    return x->site->id < y->site->id ? -1 : x->site->id > y->site->id;
+}
+
+size_t ml_stream_leak_entries(const ml_stream *s, bool mmap, ml_leak_entry **out)
+{
+    size_t n = 0, cap = s->nsites * (ML_LEAK_NCLASS + 1);
+    ml_leak_entry *v = xcalloc(cap, sizeof *v);
+    for (const ml_site *site = s->sites; site; site = site->hh.next) {
+        if (site->is_mmap != mmap)
+            continue;
+        ml_amount classified = {0, 0};
+        if (s->has_leak_summary) {
+            for (int cls = 0; cls < ML_LEAK_NCLASS; cls++) {
+                if (!site->has_leak[cls] ||
+                    (site->leak[cls].bytes <= 0 && site->leak[cls].blocks <= 0))
+                    continue;
+                v[n++] = (ml_leak_entry){site, cls, site->leak[cls], site->leak_indirect[cls]};
+                classified.bytes += site->leak[cls].bytes;
+                classified.blocks += site->leak[cls].blocks;
+            }
+        }
+        /* live at exit but not (fully) classified: no verdict, or an mmap_file site */
+        if (site->has_exit_live && (site->exit_live_bytes > classified.bytes ||
+                                    site->exit_live_blocks > classified.blocks)) {
+            ml_amount rest = {site->exit_live_bytes - classified.bytes,
+                              site->exit_live_blocks - classified.blocks};
+            if (rest.bytes < 0)
+                rest.bytes = 0;
+            if (rest.blocks < 0)
+                rest.blocks = 0;
+            v[n++] = (ml_leak_entry){site, -1, rest, {0, 0}};
+        }
+    }
+    if (n > 1)
+        qsort(v, n, sizeof *v, cmp_entries);
+    *out = v;
+    return n;
 }
 
 static bool has_suffix(const char *s, const char *suffix)

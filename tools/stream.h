@@ -4,7 +4,8 @@
  * directory, sorted by start time. Each ml_stream keeps the header, the module table and the
  * site table (uthash maps keyed by id), with every `sites` delta already summed into its site,
  * the last snapshot and the highest heap_peak seen, the large-operation log (`op` records),
- * the `live` records (merged into their sites) and the `end` record.
+ * the `live` records (merged into their sites), the reachability verdict (`leak` records merged
+ * into their sites per class, and the `leak_summary`) and the `end` record.
  *
  * The reader never aborts on bad input: ml_run_load returns false and fills `err` with
  * "FILE:LINE: reason" for the caller to print. A malformed last line is taken for a line cut
@@ -21,6 +22,19 @@
 
 #define ML_FORMAT_VERSION 1
 #define ML_STATUS_UNKNOWN INT64_MIN
+
+/* Reachability classes of the `leak` records, in report order. */
+enum {
+    ML_LEAK_DEFINITE = 0,
+    ML_LEAK_INDIRECT,
+    ML_LEAK_POSSIBLE,
+    ML_LEAK_REACHABLE,
+    ML_LEAK_NCLASS
+};
+
+typedef struct ml_amount {
+    int64_t bytes, blocks;
+} ml_amount;
 
 typedef struct ml_module {
     int64_t id;
@@ -50,6 +64,10 @@ typedef struct ml_site {
     /* `live` records at exit */
     bool has_exit_live;
     int64_t exit_live_bytes, exit_live_blocks;
+    /* `leak` records at exit, per class (summed if a class is reported twice) */
+    bool has_leak[ML_LEAK_NCLASS];
+    ml_amount leak[ML_LEAK_NCLASS];          /* the blocks of this class */
+    ml_amount leak_indirect[ML_LEAK_NCLASS]; /* blocks lost only because of them */
     UT_hash_handle hh;
 } ml_site;
 
@@ -85,6 +103,12 @@ typedef struct ml_stream {
     ml_op *ops;
     bool has_live;        /* at least one `live` record */
     char *exec_path;      /* from an `exec` record, or NULL */
+    size_t nleak_records; /* `leak` records read */
+    bool has_leak_summary; /* the verdict: present when the reachability scan finished */
+    ml_amount leak_total[ML_LEAK_NCLASS]; /* from `leak_summary` */
+    bool leak_complete;   /* leak_summary.complete (true when absent) */
+    char *leak_message;   /* leak_summary.message, or NULL */
+    int64_t leak_scan_ns;
     bool has_end;
     char *end_reason, *end_message;
     int64_t end_status, end_t; /* end_status: ML_STATUS_UNKNOWN when absent or null */
@@ -114,5 +138,22 @@ ml_module *ml_stream_module(const ml_stream *s, int64_t id);
 ml_site *ml_stream_site(const ml_stream *s, int64_t id);
 
 bool ml_kind_is_mmap(const char *kind);
+
+/* "definite", "indirect", "possible", "reachable"; ml_leak_class_parse returns -1 if unknown. */
+const char *ml_leak_class_name(int cls);
+int ml_leak_class_parse(const char *name);
+
+/* One line of a leak report: the blocks of one site in one class. cls is -1 for live blocks
+ * that no `leak` record classified (a stream without a verdict, or a remainder). */
+typedef struct ml_leak_entry {
+    const ml_site *site;
+    int cls;
+    ml_amount direct, indirect;
+} ml_leak_entry;
+
+/* The leak entries of the heap (mmap false) or mapping (mmap true) sites of `s`, sorted by
+ * class then by direct+indirect bytes, largest first. Without a verdict, one unclassified
+ * entry per site still holding memory at exit. Returns the count; *out is malloc'd. */
+size_t ml_stream_leak_entries(const ml_stream *s, bool mmap, ml_leak_entry **out);
 
 #endif

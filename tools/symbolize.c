@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include "symbolize.h"
 
+#include <dwarf.h>
 #include <elfutils/libdwfl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -184,6 +185,52 @@ static char *demangle(const char *name)
     return xstrdup_or_null(name);
 }
 
+/* Lexically normalize an absolute path: drop "." and empty components, fold "..". */
+static void normalize_path(char *path)
+{
+    char *out = path;
+    const char *in = path;
+    while (*in) {
+        while (*in == '/')
+            in++;
+        const char *end = strchrnul(in, '/');
+        size_t len = (size_t)(end - in);
+        if (len == 0) {
+            break;
+        } else if (len == 1 && in[0] == '.') {
+            /* skip */
+        } else if (len == 2 && in[0] == '.' && in[1] == '.') {
+            while (out > path && *--out != '/')
+                ;
+        } else {
+            *out++ = '/';
+            memmove(out, in, len);
+            out += len;
+        }
+        in = end;
+    }
+    if (out == path)
+        *out++ = '/';
+    *out = '\0';
+}
+
+/* DWARF file names may be relative to the unit's DW_AT_comp_dir (meson builds compile
+ * "../src/x.c" from the build directory): make them absolute so that CI annotations and
+ * SARIF locations can point at the file. Returns a malloc'd path. */
+static char *absolute_source(Dwfl_Line *line, const char *src)
+{
+    if (src[0] == '/')
+        return xstrdup_or_null(src);
+    Dwarf_Die *cu = dwfl_linecu(line);
+    Dwarf_Attribute attr;
+    const char *dir = cu ? dwarf_formstring(dwarf_attr(cu, DW_AT_comp_dir, &attr)) : NULL;
+    char *path = NULL;
+    if (!dir || dir[0] != '/' || asprintf(&path, "%s/%s", dir, src) < 0)
+        return xstrdup_or_null(src);
+    normalize_path(path);
+    return path;
+}
+
 static void resolve(sym_object *o, sym_entry *e)
 {
     if (!o->opened)
@@ -210,7 +257,7 @@ static void resolve(sym_object *o, sym_entry *e)
         int lineno = 0;
         const char *src = dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL);
         if (src) {
-            e->file = xstrdup_or_null(src);
+            e->file = absolute_source(line, src);
             e->sym.line = lineno > 0 ? lineno : 0;
         }
     }
