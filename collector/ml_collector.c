@@ -10,12 +10,16 @@
  * per site) are protected by it. */
 #define _GNU_SOURCE
 #include "ml_collector.h"
+#include "ml_control.h"
 #include "ml.h"
 #include "ml_modules.h"
 #include "ml_out.h"
 #include "ml_prim.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <malloc.h>
+#include <sys/syscall.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -125,6 +129,7 @@ void ml_runtime_init(void) {
             out_dir[n++] = '-';
             ml_fmt_u64(out_dir + n, (uint64_t)getpid());
         }
+        ml_cgroup_init();
         pthread_mutex_lock(&flush_lock);
         off = open_stream();
         pthread_mutex_unlock(&flush_lock);
@@ -240,6 +245,13 @@ static void write_snapshot(uint64_t now, uint64_t heap_blocks) {
     ml_out_u64("mmap_anon_live", anon);
     ml_out_u64("mmap_file_live", file);
     ml_out_u64("threads", ml_proc_status_kb(status, "Threads") / 1024);
+    int fds = ml_open_fds();
+    if (fds >= 0) ml_out_u64("fds", (uint64_t)fds);
+    uint64_t cg_current, cg_limit;
+    if (ml_cgroup_memory(&cg_current, &cg_limit)) {
+        ml_out_u64("cgroup_current", cg_current);
+        if (cg_limit) ml_out_u64("cgroup_max", cg_limit);
+    }
     ml_out_u64("tracker_bytes", ml_live_memory_bytes());
     ml_out_u64("dropped_ops", atomic_load(&ml_ops_dropped));
     ml_out_end();
@@ -262,18 +274,169 @@ static void flush_locked(void) {
     ml_out_flush();
 }
 
+struct live_sum { uint64_t *bytes; uint64_t *blocks; };
+static void sum_live(uintptr_t ptr, uint64_t size, uint32_t site, void *arg);
+static void sum_maps(uintptr_t start, uint64_t len, uint32_t site, unsigned kind, void *arg);
+
+/* ---- control socket commands (collector thread) ---- */
+
+static uint64_t rss_now(void) {
+    char status[8192];
+    return ml_read_file("/proc/self/status", status, sizeof status) > 0 ? ml_proc_status_kb(status, "VmRSS") : 0;
+}
+
+struct top_entry { uint32_t site; uint64_t live; };
+
+/* top N: the N sites holding the most live bytes (selection into a small sorted array). */
+static void control_top(struct ml_reply *r, unsigned limit) {
+    enum { TOP_MAX = 100 };
+    struct top_entry top[TOP_MAX];
+    unsigned n = 0;
+    if (limit == 0 || limit > TOP_MAX) limit = limit ? TOP_MAX : 10;
+    for (uint32_t s = 1; s < emitted_sites; s++) {
+        uint64_t live = totals[s].allocated_bytes - totals[s].freed_bytes;
+        if (!live || live >= (1ull << 62)) continue;
+        if (n == limit && live <= top[n - 1].live) continue;
+        unsigned i = n < limit ? n++ : n - 1;
+        while (i > 0 && top[i - 1].live < live) { top[i] = top[i - 1]; i--; }
+        top[i] = (struct top_entry){ s, live };
+    }
+    ml_reply_raw(r, ",\"sites\":[");
+    for (unsigned i = 0; i < n; i++) {
+        const struct ml_site *site = ml_site_get(top[i].site);
+        const struct ml_counters *c = &totals[top[i].site];
+        ml_reply_raw(r, i ? ",{\"site\":" : "{\"site\":");
+        ml_reply_u64(r, NULL, top[i].site);
+        ml_reply_raw(r, ",\"kind\":\"");
+        ml_reply_raw(r, site ? ml_kind_name(site->kind) : "unknown");
+        ml_reply_raw(r, "\"");
+        ml_reply_u64(r, "live_bytes", top[i].live);
+        ml_reply_u64(r, "allocations", c->allocations);
+        ml_reply_u64(r, "frees", c->frees);
+        ml_reply_u64(r, "allocated_bytes", c->allocated_bytes);
+        ml_reply_u64(r, "peak_live_bytes", peak[top[i].site]);
+        ml_reply_raw(r, "}");
+    }
+    ml_reply_raw(r, "]");
+}
+
+static unsigned dump_count;
+
+/* dump: every live block, summed per site, as one record in the stream (the heap-dump analog). */
+static void control_dump(struct ml_reply *r) {
+    uint32_t count = emitted_sites;
+    struct live_sum sum = { ml_os_alloc(count * sizeof(uint64_t)), ml_os_alloc(count * sizeof(uint64_t)) };
+    if (!sum.bytes || !sum.blocks) { ml_reply_raw(r, ",\"error\":\"out of memory\""); return; }
+    ml_live_foreach(sum_live, &sum);
+    ml_maps_lock();
+    ml_maps_foreach(sum_maps, &sum);
+    ml_maps_unlock();
+    uint64_t bytes = 0, blocks = 0;
+    ml_out_begin("dump");
+    ml_out_u64("t", ml_now_ns());
+    ml_out_u64("id", ++dump_count);
+    ml_out_key("live");
+    ml_out_raw("[");
+    bool first = true;
+    for (uint32_t s = 0; s < count; s++) {
+        if (!sum.blocks[s]) continue;
+        ml_out_raw(first ? "[" : ",[");
+        ml_out_num(s); ml_out_raw(",");
+        ml_out_num(sum.bytes[s]); ml_out_raw(",");
+        ml_out_num(sum.blocks[s]); ml_out_raw("]");
+        first = false;
+        bytes += sum.bytes[s];
+        blocks += sum.blocks[s];
+    }
+    ml_out_raw("]");
+    ml_out_end();
+    ml_out_flush();
+    ml_os_free(sum.bytes, count * sizeof(uint64_t));
+    ml_os_free(sum.blocks, count * sizeof(uint64_t));
+    ml_reply_u64(r, "dump", dump_count);
+    ml_reply_u64(r, "bytes", bytes);
+    ml_reply_u64(r, "blocks", blocks);
+}
+
+/* Caller holds flush_lock. */
+static void control_command(const char *command, struct ml_reply *r) {
+    ml_reply_raw(r, "{\"ok\":true");
+    ml_reply_u64(r, "pid", (uint64_t)getpid());
+    ml_reply_raw(r, ",\"stream\":\"");
+    ml_reply_raw(r, ml_out_name());
+    ml_reply_raw(r, "\"");
+    if (strcmp(command, "status") == 0) {
+        flush_locked();
+        uint64_t anon, file;
+        ml_maps_live(&anon, &file);
+        ml_reply_u64(r, "rss", rss_now());
+        ml_reply_i64(r, "heap_live", atomic_load(&ml_heap_live) + ml_heap_pending());
+        ml_reply_i64(r, "heap_peak", atomic_load(&ml_heap_peak));
+        ml_reply_u64(r, "mmap_live", anon + file);
+        ml_reply_u64(r, "sites", emitted_sites - 1);
+        ml_reply_u64(r, "threads", ml_threads_live());
+    } else if (strncmp(command, "top", 3) == 0 && (command[3] == 0 || command[3] == ' ')) {
+        uint64_t limit = 10;
+        if (command[3] == ' ' && ml_parse_uint(command + 4, 1, 100, &limit)) { r->len = 0; ml_reply_raw(r, "{\"ok\":false,\"error\":\"top takes a count 1..100\"}"); return; }
+        flush_locked();   /* totals fresh, and every site named has its record in the stream */
+        control_top(r, (unsigned)limit);
+    } else if (strcmp(command, "dump") == 0) {
+        flush_locked();
+        control_dump(r);
+    } else if (strcmp(command, "trim") == 0) {
+        uint64_t before = rss_now();
+        int released = malloc_trim(0);
+        uint64_t after = rss_now();
+        ml_out_begin("trim");
+        ml_out_u64("t", ml_now_ns());
+        ml_out_u64("rss_before", before);
+        ml_out_u64("rss_after", after);
+        ml_out_end();
+        ml_out_flush();
+        ml_reply_u64(r, "rss_before", before);
+        ml_reply_u64(r, "rss_after", after);
+        ml_reply_raw(r, released ? ",\"released\":true" : ",\"released\":false");
+    } else if (strcmp(command, "reset-peak") == 0) {
+        atomic_store(&ml_heap_peak, atomic_load(&ml_heap_live) + ml_heap_pending());
+        for (uint32_t s = 1; s < emitted_sites; s++) peak[s] = totals[s].allocated_bytes - totals[s].freed_bytes;
+        int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
+        if (fd >= 0) { ml_write_all(fd, "5", 1); close(fd); }   /* 5: reset the peak RSS (VmHWM) */
+        ml_out_begin("reset_peak");
+        ml_out_u64("t", ml_now_ns());
+        ml_out_end();
+        ml_out_flush();
+    } else {
+        r->len = 0;
+        ml_reply_raw(r, "{\"ok\":false,\"error\":\"unknown command; try status, top [N], dump, trim, reset-peak\"}");
+        return;
+    }
+    ml_reply_raw(r, "}");
+}
+
+static void control_locked(const char *command, struct ml_reply *reply) {
+    pthread_mutex_lock(&flush_lock);
+    if (finished) {
+        ml_reply_raw(reply, "{\"ok\":false,\"error\":\"the process is exiting\"}");
+    } else {
+        control_command(command, reply);
+    }
+    pthread_mutex_unlock(&flush_lock);
+}
+
 static void *collector_main(void *arg) {
     (void)arg;
     ml_tls.guard = 1;
     atomic_fetch_add(&ml_internal_threads, 1);
+    ml_control_open(out_dir);
     for (;;) {
-        ml_sleep_ns(ml_config.interval_ns);
+        ml_control_serve(ml_config.interval_ns, control_locked);
         pthread_mutex_lock(&flush_lock);
         bool done = finished;
         if (!done) flush_locked();
         pthread_mutex_unlock(&flush_lock);
         if (done) break;
     }
+    ml_control_close(true);
     atomic_fetch_sub(&ml_internal_threads, 1);
     atomic_store(&thread_running, false);
     return NULL;
@@ -297,8 +460,6 @@ static void start_thread(void) {
 }
 
 /* ---- live blocks at exit ---- */
-
-struct live_sum { uint64_t *bytes; uint64_t *blocks; };
 
 /* In sampled mode a live record holds estimates: weighted bytes, and blocks in 1/ML_COUNT_SCALE. */
 static void sum_live(uintptr_t ptr, uint64_t size, uint32_t site, void *arg) {
@@ -440,6 +601,7 @@ void ml_collector_finish(const char *reason, int status, const char *exec_path) 
         ml_out_end();
         ml_out_flush();
         finished = true;
+        ml_control_unlink();   /* the process is going: nobody should find a socket that no one serves */
     }
     pthread_mutex_unlock(&flush_lock);
     errno = saved_errno;
@@ -499,6 +661,7 @@ static void after_fork_child(void) {
     ml_threads_after_fork_child(ml_tls.thread);
     atomic_store(&thread_running, false);
     atomic_store(&ml_internal_threads, 0);   /* the collector did not survive the fork */
+    ml_control_close(false);                  /* the parent's socket: ours comes with our collector */
     if (!finished && atomic_load(&ml_state) == ML_STATE_ON) {
         /* the child inherits the parent's heap (as valgrind counts it) and gets a stream of its own */
         ml_strlcpy(parent_stream, ml_out_name(), sizeof parent_stream);

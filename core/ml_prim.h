@@ -25,6 +25,13 @@ void ml_stderr(const char *a, const char *b, const char *c);   /* one line "meml
 /* Reads a "Key:   <n> kB" field of /proc/self/status into bytes; 0 when absent. */
 uint64_t ml_proc_status_kb(const char *text, const char *key);
 
+/* Memory cgroup of the process (ml_procfs.c): resolve once, then read. limit 0 = unlimited.
+ * Returns false when no memory cgroup file could be read. */
+void ml_cgroup_init(void);
+bool ml_cgroup_memory(uint64_t *current, uint64_t *limit);
+/* Open file descriptors of the process (entries of /proc/self/fd), or -1. */
+int ml_open_fds(void);
+
 /* Formatting without stdio. Return characters written (no NUL unless stated). */
 size_t ml_fmt_u64(char *out, uint64_t v);
 size_t ml_fmt_i64(char *out, int64_t v);
