@@ -272,7 +272,8 @@ extern void *__libc_stack_end;
 
 struct thread_ctx { struct scan *s; pid_t self_tid; uintptr_t self_sp; unsigned threads; };
 
-static void tls_roots(struct scan *s, uintptr_t tp) {
+static void tls_roots(struct scan *s, const struct ml_thread_roots *r) {
+    uintptr_t tp = r->thread_pointer;
     static size_t static_size;
     if (!static_size) {
         void (*info)(size_t *, size_t *) = (void (*)(size_t *, size_t *))dlsym(RTLD_DEFAULT, "_dl_get_tls_static_info");
@@ -280,7 +281,16 @@ static void tls_roots(struct scan *s, uintptr_t tp) {
         if (info) info(&static_size, &align);
         if (!static_size) static_size = 64 << 10;
     }
-    root(s, tp - static_size, static_size + 4096, false);   /* static TLS below the thread pointer, the descriptor above */
+    /* Static TLS lies below the thread pointer, the descriptor above it. glibc's static size counts the
+     * descriptor too: on a thread whose block ends at stack_hi, the part of the descriptor above tp is
+     * not below it, and what is below that is the stack's (dead, for an exited thread) top. */
+    size_t below = static_size, above = 4096;
+    if (r->tid != getpid() && r->stack_hi > tp) {
+        size_t descriptor = r->stack_hi - tp;
+        below = descriptor < static_size ? static_size - descriptor : 0;
+        above = descriptor;
+    }
+    root(s, tp - below, below + above, false);
     uintptr_t dtv = 0;                               /* tcbhead_t: tcb, dtv, self, … */
     struct iovec local = { &dtv, sizeof dtv }, remote = { (void *)(tp + sizeof(void *)), sizeof dtv };
     if (process_vm_readv(s->pid, &local, 1, &remote, 1, 0) != sizeof dtv || !dtv) return;
@@ -302,7 +312,7 @@ static void thread_roots(const struct ml_thread_roots *r, void *arg) {
     else if (main_thread) {
         s->failed_read = true;           /* main thread's stack not located: scanned only its TLS */
     }
-    if (r->thread_pointer) tls_roots(s, r->thread_pointer);
+    if (r->thread_pointer) tls_roots(s, r);
     ctx->threads++;
 }
 
@@ -310,7 +320,7 @@ static void thread_roots(const struct ml_thread_roots *r, void *arg) {
  * from there (valgrind sees them through the cached stack); its dead stack frames are not roots. */
 static void dead_thread_roots(const struct ml_thread_roots *r, void *arg) {
     struct thread_ctx *ctx = arg;
-    if (r->thread_pointer) tls_roots(ctx->s, r->thread_pointer);
+    if (r->thread_pointer) tls_roots(ctx->s, r);
 }
 
 

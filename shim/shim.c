@@ -21,6 +21,7 @@
 #include "ml.h"
 #include "ml_collector.h"
 #include "ml_prim.h"
+#include "ml_unwind.h"
 
 #define EXPORT __attribute__((visibility("default")))
 #define LIKELY(x) __builtin_expect(!!(x), 1)
@@ -347,7 +348,9 @@ EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...) {
 EXPORT int dlclose(void *handle) {
     NEED(dlclose);
     if (!ml_tls.guard) ml_collector_before_dlclose();
-    return real_dlclose(handle);
+    int rc = real_dlclose(handle);
+    ml_unwind_invalidate();   /* the object's code may be gone: its cached unwind rules with it */
+    return rc;
 }
 
 #define EXIT_WRAPPER(name) \
@@ -440,7 +443,9 @@ static void *thread_trampoline(void *p) {
     struct thread_start start = *(struct thread_start *)p;
     ml_tls.guard++;
     real_free(p);
-    ml_thread_self();
+    ml_thread_self();       /* registered, and its stack bounds read, before the program's code runs: */
+    uintptr_t unused[1];    /* later, pthread_getattr_np inside an allocation could deadlock on itself */
+    ml_unwind(unused, 1);
     ml_tls.guard--;
     return start.routine(start.arg);
 }

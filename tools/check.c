@@ -7,6 +7,9 @@
  * replaced by exec has no verdict by design: its memory went away with it, so only the peak
  * budget applies. Any other stream without a verdict (cut by a kill, tracking error, a stream
  * from an older memlens) is an input error unless --allow-incomplete: silence is not "clean".
+ * A stream recorded in sampled mode has no verdict either (pointers through unsampled blocks are
+ * unknown) and its numbers are estimates: it can be gated on --max-peak alone (an estimated
+ * peak); asking for a leak budget on it (including the default --max-leaked 0) is an input error.
  */
 #define _GNU_SOURCE
 #include "check.h"
@@ -79,7 +82,10 @@ static int64_t parse_budget(const char *arg, const char *name, const char *cmd)
 bool ml_check_option(ml_check_opts *o, int c, const char *arg, const char *cmd)
 {
     switch (c) {
-    case OPT_MAX_LEAKED: o->max_leaked = parse_budget(arg, "max-leaked", cmd); return true;
+    case OPT_MAX_LEAKED:
+        o->max_leaked = parse_budget(arg, "max-leaked", cmd);
+        o->max_leaked_given = true;
+        return true;
     case OPT_MAX_POSSIBLY: o->max_possibly = parse_budget(arg, "max-possibly", cmd); return true;
     case OPT_MAX_PEAK: o->max_peak = parse_budget(arg, "max-peak", cmd); return true;
     case OPT_MAX_GROWTH: o->max_growth_given = true; return true;
@@ -178,6 +184,11 @@ static uint64_t fnv1a(const char *s)
 
 static int verdict_of(const ml_stream *s, char *note, size_t len)
 {
+    if (s->sampled) {
+        snprintf(note, len, "sampled mode: no leak verdict (reachability is not classified), "
+                 "leaks not gated; the peak is an estimate");
+        return ML_VERDICT_SAMPLED;
+    }
     if (s->has_leak_summary) {
         if (!s->leak_complete)
             snprintf(note, len, "leak scan incomplete%s%s: more may be reported lost than is",
@@ -287,7 +298,24 @@ bool ml_check_eval(ml_check_result *r, const ml_check_opts *o, const ml_run *run
                 cp->peak_site = site;
             }
         cp->peak_exact = s->has_snapshot;
+        cp->peak_estimated = s->sampled;
         cp->peak = s->has_snapshot ? s->heap_peak : (best > 0 ? best : 0);
+        if (cp->verdict == ML_VERDICT_SAMPLED) {
+            r->nsampled++;
+            bool leaks_asked = o->max_leaked_given || o->max_possibly >= 0 || o->max_peak < 0;
+            if (leaks_asked && !o->allow_incomplete) {
+                snprintf(err, errlen, "no leak verdict for process %" PRId64 ": it was recorded "
+                         "in sampled mode, so leak budgets cannot be checked; give only "
+                         "--max-peak (checked against an estimated peak), or check a run made "
+                         "without --sample (MEMLENS_SAMPLE)", s->pid);
+                free(todo);
+                json_decref(written);
+                ml_baseline_free(&base);
+                return false;
+            }
+            if (leaks_asked)
+                r->nmissing++;
+        }
         if (cp->verdict == ML_VERDICT_MISSING) {
             r->nmissing++;
             if (!o->allow_incomplete) {
@@ -409,8 +437,9 @@ bool ml_check_eval(ml_check_result *r, const ml_check_opts *o, const ml_run *run
             ml_finding f = {.rule = ML_RULE_PEAK, .proc = p, .site = cp->peak_site};
             f.loc = user_location(sym, s, cp->peak_site);
             char *proc = process_label(s);
-            if (asprintf(&f.message, "peak heap %s%s (%" PRId64 " bytes) over the budget of %s "
-                         "(%" PRId64 " bytes)%s%s [%s]", cp->peak_exact ? "" : "at least ",
+            if (asprintf(&f.message, "%speak heap %s%s (%" PRId64 " bytes) over the budget of %s "
+                         "(%" PRId64 " bytes)%s%s [%s]", cp->peak_estimated ? "estimated " : "",
+                         cp->peak_estimated ? "~" : cp->peak_exact ? "" : "at least ",
                          ml_fmt_size(cp->peak, a, sizeof a), cp->peak,
                          ml_fmt_size(o->max_peak, b, sizeof b), o->max_peak,
                          f.loc.function ? "; largest site in " : "",

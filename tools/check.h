@@ -26,6 +26,7 @@ typedef enum ml_check_format {
 
 typedef struct ml_check_opts {
     int64_t max_leaked;     /* definitely + indirectly lost bytes; default 0 */
+    bool max_leaked_given;  /* --max-leaked was given (the default budget applies otherwise) */
     int64_t max_possibly;   /* -1: not gated (default) */
     int64_t max_peak;       /* -1: not gated (default) */
     bool max_growth_given;
@@ -75,6 +76,7 @@ typedef enum ml_verdict {
     ML_VERDICT_OK,           /* leak_summary present: leaks gated */
     ML_VERDICT_EXEC,         /* image replaced by exec: leaks not gated, peak is */
     ML_VERDICT_MISSING,      /* no leak verdict (cut, error, old stream) */
+    ML_VERDICT_SAMPLED,      /* sampled mode: no verdict by design; only --max-peak applies */
 } ml_verdict;
 
 typedef struct ml_suppressed {
@@ -93,6 +95,7 @@ typedef struct ml_check_proc {
     ml_suppressed *suppressed_entries;
     int64_t peak;
     bool peak_exact;         /* from snapshots (else: at least the largest site peak) */
+    bool peak_estimated;     /* sampled mode: the peak is an estimate */
     const ml_site *peak_site;
     size_t nfindings;
 } ml_check_proc;
@@ -109,6 +112,7 @@ typedef struct ml_check_result {
     ml_amount leaked, possible;   /* run totals counted against the budgets */
     bool leaked_over, possible_over;
     size_t nmissing;             /* processes without a verdict (skipped with --allow-incomplete) */
+    size_t nsampled;             /* processes recorded in sampled mode (leaks not gated) */
 } ml_check_result;
 
 /* Evaluate; returns false (err filled, exit 2) on an input error: a bad suppressions or baseline

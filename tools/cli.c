@@ -211,6 +211,32 @@ void ml_print_process_header(FILE *out, const ml_stream *s)
         fprintf(out, "\n   %s %s", s->fork ? "forked from" : "exec'd from", s->parent);
     char buf[512];
     fprintf(out, "\n   %s\n", end_text(s, buf, sizeof buf));
+    if (s->sampled) {
+        char rate[ML_SIZE_BUF];
+        fprintf(out, "   %ssampled mode (mean %s between samples): heap sizes and counts are "
+                     "estimates (~)%s\n", ml_bold, ml_fmt_rate(s->sample_rate, rate, sizeof rate),
+                ml_reset);
+    }
+}
+
+const char *ml_estimate_mark(const ml_stream *s)
+{
+    return s->sampled ? "~" : "";
+}
+
+const char *ml_fmt_rate(int64_t bytes, char *buf, size_t len)
+{
+    static const char *const units[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
+    size_t u = 0;
+    int64_t v = bytes;
+    while (v > 0 && v % 1024 == 0 && u + 1 < sizeof units / sizeof *units) {
+        v /= 1024;
+        u++;
+    }
+    if (u == 0 && bytes >= 1024)
+        return ml_fmt_size(bytes, buf, len); /* not a whole number of KiB: "1.5 KiB" */
+    snprintf(buf, len, "%" PRId64 " %s", v, units[u]);
+    return buf;
 }
 
 json_t *ml_json_process(const ml_stream *s)
@@ -224,6 +250,9 @@ json_t *ml_json_process(const ml_stream *s)
          json_object_set(p, "argv", argv) == 0 && ml_jset(p, "seq", json_integer(s->seq)) &&
          ml_jset(p, "stream", json_string(s->name)) && ml_jset(p, "parent", ml_jstr(s->parent)) &&
          ml_jset(p, "fork", json_boolean(s->fork)) &&
+         ml_jset(p, "mode", json_string(s->sampled ? "sampled" : "full")) &&
+         ml_jset(p, "sample_rate", json_integer(s->sampled ? s->sample_rate : 0)) &&
+         ml_jset(p, "estimated", json_boolean(s->sampled)) &&
          ml_jset(p, "complete", json_boolean(s->has_end)) &&
          ml_jset(p, "end_reason", ml_jstr(s->end_reason)) &&
          ml_jset(p, "exit_status", s->has_end && s->end_status != ML_STATUS_UNKNOWN &&
@@ -233,6 +262,34 @@ json_t *ml_json_process(const ml_stream *s)
     if (!ok)
         ml_die("out of memory");
     return p;
+}
+
+int ml_cli_show(const ml_cli_view *view, const char *run_arg, bool json)
+{
+    ml_color_init(json);
+    ml_run run;
+    ml_symbolizer *sym;
+    ml_cli_open(run_arg, &run, &sym);
+    if (json) {
+        json_t *root = json_object(), *procs = json_array();
+        if (!root || !procs || !ml_jset(root, "run", json_string(run.dir)))
+            ml_die("out of memory");
+        for (size_t i = 0; i < run.nstreams; i++)
+            if (json_array_append_new(procs, view->json_process(sym, run.streams[i],
+                                                                view->ctx)) != 0)
+                ml_die("out of memory");
+        if (!ml_jset(root, "processes", procs))
+            ml_die("out of memory");
+        ml_json_print(root);
+    } else {
+        printf("%smemlens %s%s  %s  (%zu stream%s)\n\n", ml_bold, view->command, ml_reset,
+               run.dir, run.nstreams, run.nstreams == 1 ? "" : "s");
+        for (size_t i = 0; i < run.nstreams; i++)
+            view->print_process(sym, run.streams[i], view->ctx);
+    }
+    ml_sym_free(sym);
+    ml_run_free(&run);
+    return ML_EXIT_OK;
 }
 
 void ml_json_print(json_t *root)

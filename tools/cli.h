@@ -53,9 +53,27 @@ void ml_print_stack(FILE *out, ml_symbolizer *sym, const ml_stream *s, const ml_
                     size_t max_frames, const char *indent);
 json_t *ml_json_stack(ml_symbolizer *sym, const ml_stream *s, const ml_site *site);
 
-/* Process identity */
+/* Process identity. The text header says when the stream was recorded in sampled mode; the JSON
+ * object carries "mode" ("sampled" or "full"), "sample_rate" (0 in full mode) and "estimated". */
 void ml_print_process_header(FILE *out, const ml_stream *s);
 json_t *ml_json_process(const ml_stream *s);
+
+/* "~" when the stream's heap sizes and counts are sampled estimates, else "": the text prefix of
+ * such numbers (mapping numbers are exact in both modes). */
+const char *ml_estimate_mark(const ml_stream *s);
+/* "512 KiB", "1.5 MiB": a sampling interval in bytes into buf (at least ML_SIZE_BUF bytes). */
+const char *ml_fmt_rate(int64_t bytes, char *buf, size_t len);
+
+/* The common body of `report` and `leaks`: load RUN (or the newest ./memlens-*), then either one
+ * JSON object {"run", "processes": [json_process(stream)…]} or a title line "memlens COMMAND
+ * DIR (N streams)" and print_process(stream) for each stream. Returns the exit status. */
+typedef struct ml_cli_view {
+    const char *command;
+    json_t *(*json_process)(ml_symbolizer *sym, const ml_stream *s, const void *ctx);
+    void (*print_process)(ml_symbolizer *sym, const ml_stream *s, const void *ctx);
+    const void *ctx;
+} ml_cli_view;
+int ml_cli_show(const ml_cli_view *view, const char *run_arg, bool json);
 
 /* JSON helpers: set key to a new value; return false on allocation failure. */
 bool ml_jset(json_t *o, const char *key, json_t *v);

@@ -27,6 +27,9 @@ static void usage(FILE *out)
             "A process whose stream has no leak verdict (killed, crashed) is an input error:\n"
             "'no leak verdict for process N (stream cut)'. An image replaced by exec has no\n"
             "verdict by design (its memory is gone, not leaked): only --max-peak applies to it.\n"
+            "Nor has a process recorded in sampled mode (memlens run --sample): its numbers are\n"
+            "estimates and only --max-peak applies (to an estimated peak); giving a leak budget,\n"
+            "or none but the default, for such a process is an input error.\n"
             "Exit status: 0 clean, 1 findings, 2 usage or input error.\n",
             ml_check_options_help);
 }

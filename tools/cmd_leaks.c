@@ -157,6 +157,8 @@ static json_t *json_entries(ml_symbolizer *sym, const ml_stream *s, const ml_lea
 
 static const char *no_verdict_reason(const ml_stream *s)
 {
+    if (s->sampled)
+        return "sampled mode: reachability is not classified";
     if (!s->has_end)
         return "stream cut";
     if (s->end_reason && strcmp(s->end_reason, "exec") == 0)
@@ -166,8 +168,16 @@ static const char *no_verdict_reason(const ml_stream *s)
     return "no leak records: stream written by an older memlens?";
 }
 
-static json_t *json_process(ml_symbolizer *sym, const ml_stream *s, size_t limit, unsigned mask)
+typedef struct leaks_opts {
+    size_t limit, frames;
+    unsigned mask;
+} leaks_opts;
+
+static json_t *json_process(ml_symbolizer *sym, const ml_stream *s, const void *ctx)
 {
+    const leaks_opts *o = ctx;
+    size_t limit = o->limit;
+    unsigned mask = o->mask;
     json_t *p = ml_json_process(s), *summary = json_object();
     live_totals t = live_at_exit(s);
     ml_leak_entry *heap, *mmap;
@@ -201,8 +211,10 @@ static json_t *json_process(ml_symbolizer *sym, const ml_stream *s, size_t limit
     return p;
 }
 
+/* `est`: "~" before each number when they are sampled estimates, else "". */
 static void print_entries(ml_symbolizer *sym, const ml_stream *s, const ml_leak_entry *v, size_t n,
-                          size_t limit, size_t frames, unsigned mask, const char *unit)
+                          size_t limit, size_t frames, unsigned mask, const char *unit,
+                          const char *est)
 {
     char a[ML_SIZE_BUF], b[32], c[32], d[32], e2[32];
     size_t count = 0, total = 0;
@@ -221,21 +233,24 @@ static void print_entries(ml_symbolizer *sym, const ml_stream *s, const ml_leak_
                      ml_fmt_count(sum, b, sizeof b), ml_fmt_count(e->direct.bytes, c, sizeof c),
                      ml_fmt_count(e->indirect.bytes, d, sizeof d));
         else
-            snprintf(amount, sizeof amount, "%s bytes", ml_fmt_count(sum, b, sizeof b));
-        printf("   %s%s%s%s in %s %s%s %s %s%s  %s (%s)  %s(site %" PRId64 ")%s\n", ml_bold,
-               e->cls == ML_LEAK_DEFINITE ? ml_red : "", amount, ml_reset,
+            snprintf(amount, sizeof amount, "%s%s bytes", est, ml_fmt_count(sum, b, sizeof b));
+        printf("   %s%s%s%s in %s%s %s%s %s %s%s  %s (%s%s)  %s(site %" PRId64 ")%s\n", ml_bold,
+               e->cls == ML_LEAK_DEFINITE ? ml_red : "", amount, ml_reset, est,
                ml_fmt_count(e->direct.blocks, e2, sizeof e2), unit,
                e->direct.blocks == 1 ? "" : "s", e->direct.blocks == 1 ? "is" : "are", what,
-               "", e->site->kind, ml_fmt_size(sum, a, sizeof a), ml_dim, e->site->id, ml_reset);
+               "", e->site->kind, est, ml_fmt_size(sum, a, sizeof a), ml_dim, e->site->id,
+               ml_reset);
         ml_print_stack(stdout, sym, s, e->site, frames, "       ");
     }
     if (count < total)
         printf("   %s… %zu more (--limit 0 shows all)%s\n", ml_dim, total - count, ml_reset);
 }
 
-static void print_process(ml_symbolizer *sym, const ml_stream *s, size_t limit, size_t frames,
-                          unsigned mask)
+static void print_process(ml_symbolizer *sym, const ml_stream *s, const void *ctx)
 {
+    const leaks_opts *o = ctx;
+    size_t limit = o->limit, frames = o->frames;
+    unsigned mask = o->mask;
     ml_print_process_header(stdout, s);
     if (!s->has_end) {
         printf("   %sstream was cut: leak data incomplete (live records missing)%s\n\n", ml_red,
@@ -244,9 +259,10 @@ static void print_process(ml_symbolizer *sym, const ml_stream *s, size_t limit, 
     }
     live_totals t = live_at_exit(s);
     char a[ML_SIZE_BUF], b[32], c[32];
-    printf("   in use at exit: %s bytes in %s blocks (%s)\n",
-           ml_fmt_count(t.heap_bytes, b, sizeof b), ml_fmt_count(t.heap_blocks, c, sizeof c),
-           ml_fmt_size(t.heap_bytes, a, sizeof a));
+    const char *est = ml_estimate_mark(s);
+    printf("   in use at exit: %s%s bytes in %s%s blocks (%s%s)\n", est,
+           ml_fmt_count(t.heap_bytes, b, sizeof b), est, ml_fmt_count(t.heap_blocks, c, sizeof c),
+           est, ml_fmt_size(t.heap_bytes, a, sizeof a));
     printf("   still mapped at exit: %s bytes in %s mappings (%s)\n",
            ml_fmt_count(t.mmap_bytes, b, sizeof b), ml_fmt_count(t.mmap_blocks, c, sizeof c),
            ml_fmt_size(t.mmap_bytes, a, sizeof a));
@@ -277,12 +293,12 @@ static void print_process(ml_symbolizer *sym, const ml_stream *s, size_t limit, 
         vm += shown(&mmap[i], mask);
     if (vh) {
         printf("   %sblocks by site and class:%s\n", ml_bold, ml_reset);
-        print_entries(sym, s, heap, nheap, limit, frames, mask, "block");
+        print_entries(sym, s, heap, nheap, limit, frames, mask, "block", est);
         printf("\n");
     }
     if (vm) {
         printf("   %smappings still mapped at exit:%s\n", ml_bold, ml_reset);
-        print_entries(sym, s, mmap, nmmap, limit, frames, mask, "mapping");
+        print_entries(sym, s, mmap, nmmap, limit, frames, mask, "mapping", "");
         printf("\n");
     }
     free(heap);
@@ -328,27 +344,7 @@ int ml_cmd_leaks(int argc, char **argv)
         ml_usage_error("leaks", "expected at most one RUN argument");
     if (!mask)
         mask = json ? SHOW_ALL : SHOW_LOST;
-    ml_color_init(json);
-    ml_run run;
-    ml_symbolizer *sym;
-    ml_cli_open(optind < argc ? argv[optind] : NULL, &run, &sym);
-    if (json) {
-        json_t *root = json_object(), *procs = json_array();
-        if (!root || !procs || !ml_jset(root, "run", json_string(run.dir)))
-            ml_die("out of memory");
-        for (size_t i = 0; i < run.nstreams; i++)
-            if (json_array_append_new(procs, json_process(sym, run.streams[i], limit, mask)) != 0)
-                ml_die("out of memory");
-        if (!ml_jset(root, "processes", procs))
-            ml_die("out of memory");
-        ml_json_print(root);
-    } else {
-        printf("%smemlens leaks%s  %s  (%zu stream%s)\n\n", ml_bold, ml_reset, run.dir,
-               run.nstreams, run.nstreams == 1 ? "" : "s");
-        for (size_t i = 0; i < run.nstreams; i++)
-            print_process(sym, run.streams[i], limit, frames, mask);
-    }
-    ml_sym_free(sym);
-    ml_run_free(&run);
-    return ML_EXIT_OK;
+    leaks_opts o = {(size_t)limit, (size_t)frames, mask};
+    ml_cli_view view = {"leaks", json_process, print_process, &o};
+    return ml_cli_show(&view, optind < argc ? argv[optind] : NULL, json);
 }

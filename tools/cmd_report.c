@@ -164,6 +164,8 @@ typedef struct totals {
     bool peak_exact;
 } totals;
 
+/* Heap totals: sums of the site rows (in sampled mode, of their per-site rounded counts, so that
+ * the sites add up to the totals in both modes). */
 static totals compute_totals(const ml_stream *s)
 {
     totals t = {0};
@@ -203,14 +205,22 @@ static json_t *json_counts(json_t *o, const char *kind, int64_t allocations, int
     return o;
 }
 
-static json_t *json_process(ml_symbolizer *sym, const ml_stream *s, enum group_by by,
-                            size_t limit)
+typedef struct report_opts {
+    enum group_by by;
+    size_t limit, frames;
+} report_opts;
+
+static json_t *json_process(ml_symbolizer *sym, const ml_stream *s, const void *ctx)
 {
+    const report_opts *o = ctx;
+    enum group_by by = o->by;
+    size_t limit = o->limit;
     json_t *p = ml_json_process(s);
     totals t = compute_totals(s);
     json_t *jt = json_counts(json_object(), NULL, t.allocations, t.frees, t.allocated, t.live,
                              t.blocks, t.peak);
-    if (!ml_jset(jt, "peak_exact", json_boolean(t.peak_exact)) ||
+    /* a sampled peak is an estimate, never exact */
+    if (!ml_jset(jt, "peak_exact", json_boolean(t.peak_exact && !s->sampled)) ||
         !ml_jset(jt, "mmap_live_bytes", json_integer(t.mmap_live)) ||
         !ml_jset(jt, "mmap_live_blocks", json_integer(t.mmap_blocks)) ||
         !ml_jset(p, "totals", jt))
@@ -266,17 +276,20 @@ static json_t *json_process(ml_symbolizer *sym, const ml_stream *s, enum group_b
     return p;
 }
 
-static void print_process(ml_symbolizer *sym, const ml_stream *s, enum group_by by,
-                          size_t limit, size_t frames)
+static void print_process(ml_symbolizer *sym, const ml_stream *s, const void *ctx)
 {
+    const report_opts *o = ctx;
+    enum group_by by = o->by;
+    size_t limit = o->limit, frames = o->frames;
     char a[ML_SIZE_BUF], b[ML_SIZE_BUF], c[ML_SIZE_BUF], d[32], e[32], f[32];
+    const char *est = ml_estimate_mark(s);
     ml_print_process_header(stdout, s);
     totals t = compute_totals(s);
-    printf("   heap: %s allocated in %s calls, %s frees; live %s in %s blocks; peak %s%s\n",
-           ml_fmt_size(t.allocated, a, sizeof a), ml_fmt_count(t.allocations, d, sizeof d),
-           ml_fmt_count(t.frees, e, sizeof e), ml_fmt_size(t.live, b, sizeof b),
-           ml_fmt_count(t.blocks, f, sizeof f), ml_fmt_size(t.peak, c, sizeof c),
-           t.peak_exact ? "" : " (at least; no snapshot)");
+    printf("   heap: %s%s allocated in %s%s calls, %s%s frees; live %s%s in %s%s blocks; "
+           "peak %s%s%s\n", est, ml_fmt_size(t.allocated, a, sizeof a), est,
+           ml_fmt_count(t.allocations, d, sizeof d), est, ml_fmt_count(t.frees, e, sizeof e), est,
+           ml_fmt_size(t.live, b, sizeof b), est, ml_fmt_count(t.blocks, f, sizeof f), est,
+           ml_fmt_size(t.peak, c, sizeof c), t.peak_exact ? "" : " (at least; no snapshot)");
     printf("   mmap: %s live in %s mappings", ml_fmt_size(t.mmap_live, a, sizeof a),
            ml_fmt_count(t.mmap_blocks, d, sizeof d));
     if (s->has_snapshot)
@@ -309,11 +322,15 @@ static void print_process(ml_symbolizer *sym, const ml_stream *s, enum group_by 
         }
         for (size_t i = 0; i < shown; i++) {
             row *r = rows[i];
-            ml_fmt_size(r->live, cell[0], sizeof cell[0]);
-            ml_fmt_count(r->blocks, cell[1], sizeof cell[1]);
-            ml_fmt_size(r->peak, cell[2], sizeof cell[2]);
-            ml_fmt_size(r->allocated, cell[3], sizeof cell[3]);
-            ml_fmt_count(r->allocations, cell[4], sizeof cell[4]);
+            const char *mark = r->is_mmap ? "" : ml_estimate_mark(s); /* mappings are exact */
+            char num[ML_SIZE_BUF];
+            snprintf(cell[0], sizeof cell[0], "%s%s", mark, ml_fmt_size(r->live, num, sizeof num));
+            snprintf(cell[1], sizeof cell[1], "%s%s", mark, ml_fmt_count(r->blocks, num, sizeof num));
+            snprintf(cell[2], sizeof cell[2], "%s%s", mark, ml_fmt_size(r->peak, num, sizeof num));
+            snprintf(cell[3], sizeof cell[3], "%s%s", mark,
+                     ml_fmt_size(r->allocated, num, sizeof num));
+            snprintf(cell[4], sizeof cell[4], "%s%s", mark,
+                     ml_fmt_count(r->allocations, num, sizeof num));
             snprintf(cell[5], sizeof cell[5], "%s", r->kind);
             if (pass == 0) {
                 for (size_t k = 0; k < 6; k++)
@@ -412,27 +429,7 @@ int ml_cmd_report(int argc, char **argv)
         ml_usage_error("report", "expected at most one RUN argument");
     if (json && !limit_set)
         limit = 0;
-    ml_color_init(json);
-    ml_run run;
-    ml_symbolizer *sym;
-    ml_cli_open(optind < argc ? argv[optind] : NULL, &run, &sym);
-    if (json) {
-        json_t *root = json_object(), *procs = json_array();
-        if (!root || !procs || !ml_jset(root, "run", json_string(run.dir)))
-            ml_die("out of memory");
-        for (size_t i = 0; i < run.nstreams; i++)
-            if (json_array_append_new(procs, json_process(sym, run.streams[i], by, limit)) != 0)
-                ml_die("out of memory");
-        if (!ml_jset(root, "processes", procs))
-            ml_die("out of memory");
-        ml_json_print(root);
-    } else {
-        printf("%smemlens report%s  %s  (%zu stream%s)\n\n", ml_bold, ml_reset, run.dir,
-               run.nstreams, run.nstreams == 1 ? "" : "s");
-        for (size_t i = 0; i < run.nstreams; i++)
-            print_process(sym, run.streams[i], by, limit, frames);
-    }
-    ml_sym_free(sym);
-    ml_run_free(&run);
-    return ML_EXIT_OK;
+    report_opts o = {by, (size_t)limit, (size_t)frames};
+    ml_cli_view view = {"report", json_process, print_process, &o};
+    return ml_cli_show(&view, optind < argc ? argv[optind] : NULL, json);
 }

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #define LIB_NAME "libmemlens.so"
+#define ML_SAMPLE_MAX (UINT64_C(1) << 40) /* the largest MEMLENS_SAMPLE the library accepts */
 
 static void usage(FILE *out)
 {
@@ -42,6 +43,11 @@ static void usage(FILE *out)
           "                     default 1s)\n"
           "  --op-min SIZE      log each operation of at least SIZE bytes: 1048576, 64K, 1MiB\n"
           "                     (MEMLENS_OP_MIN; default 1MiB)\n"
+          "  --sample SIZE      sampled mode: record about one allocation per SIZE bytes\n"
+          "                     allocated (Poisson sampling by bytes), e.g. 512KiB, for a few\n"
+          "                     percent overhead; sizes and counts become unbiased estimates\n"
+          "                     (marked ~) and there is no leak verdict (MEMLENS_SAMPLE;\n"
+          "                     default 0: every allocation)\n"
           "  --no-follow-exec   stop tracking at exec (MEMLENS_FOLLOW_EXEC=0; default: follow)\n"
           "  -h, --help         this help\n\n"
           "Checking (memlens check in the same step; any check option implies --check):\n"
@@ -183,12 +189,19 @@ static void print_summary(const ml_run *run, ml_symbolizer *sym)
             }
         }
         int64_t peak = s->has_snapshot ? s->heap_peak : max_peak;
-        fprintf(stderr, "memlens: pid %" PRId64 " %s [%s]: peak heap %s%s, live at exit %s in %s "
-                        "blocks, mmap %s%s\n",
-                s->pid, s->exe ? s->exe : "?", s->name, ml_fmt_size(peak, a, sizeof a),
-                s->has_snapshot ? "" : " (at least)", ml_fmt_size(heap, b, sizeof b),
+        const char *est = ml_estimate_mark(s);
+        fprintf(stderr, "memlens: pid %" PRId64 " %s [%s]: peak heap %s%s%s, live at exit %s%s in "
+                        "%s%s blocks, mmap %s%s\n",
+                s->pid, s->exe ? s->exe : "?", s->name, est, ml_fmt_size(peak, a, sizeof a),
+                s->has_snapshot ? "" : " (at least)", est, ml_fmt_size(heap, b, sizeof b), est,
                 ml_fmt_count(blocks, c, sizeof c), ml_fmt_size(mmap, d, sizeof d),
                 s->has_end ? "" : " (stream cut: no end record)");
+        if (s->sampled) {
+            char rate[ML_SIZE_BUF];
+            fprintf(stderr, "memlens:   sampled mode (mean %s between samples): heap sizes and "
+                            "counts are estimates (~); no leak verdict\n",
+                    ml_fmt_rate(s->sample_rate, rate, sizeof rate));
+        }
         for (size_t k = 0; k < 5 && top[k]; k++) {
             const ml_site *site = top[k];
             char frame[1024] = "(no stack)";
@@ -197,9 +210,12 @@ static void print_summary(const ml_run *run, ml_symbolizer *sym)
                 ml_frame_text(ml_sym_frame(sym, s, &site->frames[f]), &site->frames[f], frame,
                               sizeof frame);
             int64_t nb = s->has_end ? site->exit_live_blocks : site->live_blocks;
-            fprintf(stderr, "memlens:   %10s in %6s %-8s  %-13s %s\n",
-                    ml_fmt_size(s->has_end ? site->exit_live_bytes : site->live_bytes, a, sizeof a),
-                    ml_fmt_count(nb, c, sizeof c),
+            const char *mark = site->is_mmap ? "" : est;
+            char size[ML_SIZE_BUF + 1], count[33];
+            snprintf(size, sizeof size, "%s%s", mark,
+                     ml_fmt_size(s->has_end ? site->exit_live_bytes : site->live_bytes, a, sizeof a));
+            snprintf(count, sizeof count, "%s%s", mark, ml_fmt_count(nb, c, sizeof c));
+            fprintf(stderr, "memlens:   %10s in %6s %-8s  %-13s %s\n", size, count,
                     site->is_mmap ? (nb == 1 ? "mapping" : "mappings") : (nb == 1 ? "block" : "blocks"),
                     site->kind, frame);
         }
@@ -247,6 +263,7 @@ int ml_cmd_run(int argc, char **argv)
         {"out", required_argument, NULL, 'o'},      {"depth", required_argument, NULL, 'd'},
         {"interval", required_argument, NULL, 'i'}, {"op-min", required_argument, NULL, 'm'},
         {"no-follow-exec", no_argument, NULL, 'x'}, {"help", no_argument, NULL, 'h'},
+        {"sample", required_argument, NULL, 's'},
         {"check", no_argument, NULL, 'c'},
         {"check-output", required_argument, NULL, ML_CHECK_OPT_OUTPUT},
         {NULL, 0, NULL, 0},
@@ -262,7 +279,7 @@ int ml_cmd_run(int argc, char **argv)
     ml_check_opts_init(&check);
     bool do_check = false;
     const char *out = NULL;
-    char depth[32] = "", interval[32] = "", op_min[32] = "";
+    char depth[32] = "", interval[32] = "", op_min[32] = "", sample[32] = "";
     bool no_follow = false;
     uint64_t v;
     int c;
@@ -291,6 +308,13 @@ int ml_cmd_run(int argc, char **argv)
                 ml_usage_error("run", "--op-min: expected a size (1048576, 64K, 1MiB), not '%s'",
                                optarg);
             snprintf(op_min, sizeof op_min, "%" PRIu64, v);
+            break;
+        case 's':
+            if (!ml_parse_size(optarg, &v) || v > ML_SAMPLE_MAX)
+                ml_usage_error("run", "--sample: expected a mean sampling interval in bytes "
+                                      "(512KiB, 65536, 1M; at most 1024G; 0 = every allocation), "
+                                      "not '%s'", optarg);
+            snprintf(sample, sizeof sample, "%" PRIu64, v);
             break;
         case 'x': no_follow = true; break;
         case 'c': do_check = true; break;
@@ -324,6 +348,8 @@ int ml_cmd_run(int argc, char **argv)
         ml_die("cannot set MEMLENS_INTERVAL");
     if (*op_min && setenv("MEMLENS_OP_MIN", op_min, 1) != 0)
         ml_die("cannot set MEMLENS_OP_MIN");
+    if (*sample && setenv("MEMLENS_SAMPLE", sample, 1) != 0)
+        ml_die("cannot set MEMLENS_SAMPLE");
     if (setenv("MEMLENS_FOLLOW_EXEC", no_follow ? "0" : "1", no_follow) != 0)
         ml_die("cannot set MEMLENS_FOLLOW_EXEC");
 

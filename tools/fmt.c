@@ -53,14 +53,27 @@ const char *ml_fmt_count(int64_t n, char *buf, size_t len)
     return buf;
 }
 
-bool ml_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+/* The decimal digits that start `s` (no sign, no space) into *v, *end after them. Returns false
+ * when `s` does not start with a digit or the number overflows. */
+static bool leading_uint(const char *s, uint64_t *v, const char **end)
 {
     if (!s || !isdigit((unsigned char)*s))
         return false;
     errno = 0;
-    char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end || v < min || v > max)
+    char *e;
+    unsigned long long x = strtoull(s, &e, 10);
+    if (errno)
+        return false;
+    *v = (uint64_t)x;
+    *end = e;
+    return true;
+}
+
+bool ml_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+    uint64_t v;
+    const char *end;
+    if (!leading_uint(s, &v, &end) || *end || v < min || v > max)
         return false;
     *out = v;
     return true;
@@ -68,12 +81,9 @@ bool ml_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 
 bool ml_parse_size(const char *s, uint64_t *out)
 {
-    if (!s || !isdigit((unsigned char)*s))
-        return false;
-    errno = 0;
-    char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno)
+    uint64_t v;
+    const char *end;
+    if (!leading_uint(s, &v, &end))
         return false;
     static const struct { const char *suffix; unsigned shift; } units[] = {
         {"", 0},  {"b", 0},    {"k", 10},   {"kb", 10},  {"kib", 10}, {"m", 20}, {"mb", 20},
@@ -93,12 +103,9 @@ bool ml_parse_size(const char *s, uint64_t *out)
 
 bool ml_parse_interval_ms(const char *s, uint64_t *out)
 {
-    if (!s || !isdigit((unsigned char)*s))
-        return false;
-    errno = 0;
-    char *end;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno)
+    uint64_t v;
+    const char *end;
+    if (!leading_uint(s, &v, &end))
         return false;
     uint64_t mult;
     if (*end == '\0' || strcmp(end, "ms") == 0)

@@ -92,8 +92,10 @@ static void write_text(const ml_check_result *r, FILE *out)
             if (r->opts->baseline || r->opts->write_baseline)
                 text_amount(out, "in baseline", cp->baselined);
         }
-        fprintf(out, "   %16s: %s%s (%s bytes)\n", "peak heap", cp->peak_exact ? "" : "at least ",
-                ml_fmt_size(cp->peak, a, sizeof a), ml_fmt_count(cp->peak, n1, sizeof n1));
+        fprintf(out, "   %16s: %s%s (%s bytes%s)\n", "peak heap",
+                cp->peak_estimated ? "~" : cp->peak_exact ? "" : "at least ",
+                ml_fmt_size(cp->peak, a, sizeof a), ml_fmt_count(cp->peak, n1, sizeof n1),
+                cp->peak_estimated ? ", estimated" : "");
         if (cp->note[0])
             fprintf(out, "   %snote: %s%s\n", ml_dim, cp->note, ml_reset);
         for (size_t i = 0; i < r->nfindings; i++) {
@@ -127,13 +129,21 @@ static void write_text(const ml_check_result *r, FILE *out)
         fputc('\n', out);
     }
     char c1[32], c2[32];
-    fprintf(out, "memlens check: definitely+indirectly lost %s bytes in %s blocks (budget %s)",
-            ml_fmt_count(r->leaked.bytes, c1, sizeof c1), ml_fmt_count(r->leaked.blocks, c2, sizeof c2),
-            ml_fmt_size(o->max_leaked, a, sizeof a));
-    if (o->max_possibly >= 0)
-        fprintf(out, ", possibly lost %s bytes (budget %s)",
-                ml_fmt_count(r->possible.bytes, c1, sizeof c1), ml_fmt_size(o->max_possibly, b, sizeof b));
-    fprintf(out, ", over %zu process%s\n", r->nprocs, r->nprocs == 1 ? "" : "es");
+    if (r->nsampled < r->nprocs) {
+        fprintf(out, "memlens check: definitely+indirectly lost %s bytes in %s blocks (budget %s)",
+                ml_fmt_count(r->leaked.bytes, c1, sizeof c1),
+                ml_fmt_count(r->leaked.blocks, c2, sizeof c2), ml_fmt_size(o->max_leaked, a, sizeof a));
+        if (o->max_possibly >= 0)
+            fprintf(out, ", possibly lost %s bytes (budget %s)",
+                    ml_fmt_count(r->possible.bytes, c1, sizeof c1),
+                    ml_fmt_size(o->max_possibly, b, sizeof b));
+        fprintf(out, ", over %zu process%s\n", r->nprocs - r->nsampled,
+                r->nprocs - r->nsampled == 1 ? "" : "es");
+    }
+    if (r->nsampled)
+        fprintf(out, "memlens check: %zu process%s recorded in sampled mode: leaks not gated (no "
+                     "verdict), peak checked against an estimate\n", r->nsampled,
+                r->nsampled == 1 ? "" : "es");
     if (r->nmissing)
         fprintf(out, "memlens check: %zu process%s without a leak verdict skipped (--allow-incomplete)\n",
                 r->nmissing, r->nmissing == 1 ? "" : "es");
@@ -172,7 +182,8 @@ static void write_junit(const ml_check_result *r, FILE *out)
     for (size_t p = 0; p < r->nprocs; p++) {
         if (r->procs[p].nfindings)
             failed++;
-        else if (r->procs[p].verdict == ML_VERDICT_MISSING && r->opts->max_peak < 0)
+        else if ((r->procs[p].verdict == ML_VERDICT_MISSING ||
+                  r->procs[p].verdict == ML_VERDICT_SAMPLED) && r->opts->max_peak < 0)
             skipped++;
     }
     fprintf(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
@@ -206,7 +217,8 @@ static void write_junit(const ml_check_result *r, FILE *out)
             free(st);
             fputs("</failure>\n", out);
         }
-        if (!cp->nfindings && cp->verdict == ML_VERDICT_MISSING && r->opts->max_peak < 0) {
+        if (!cp->nfindings && (cp->verdict == ML_VERDICT_MISSING ||
+                               cp->verdict == ML_VERDICT_SAMPLED) && r->opts->max_peak < 0) {
             fputs("      <skipped message=\"", out);
             xml_escape(out, cp->note);
             fputs("\"/>\n", out);

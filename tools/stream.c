@@ -114,6 +114,15 @@ static bool parse_header(parse_ctx *c, ml_stream *s, json_t *o)
         !get_str(c, o, "exe", &s->exe, false) || !get_str(c, o, "mode", &s->mode, false) ||
         !get_str(c, o, "parent", &s->parent, false))
         return false;
+    s->sampled = s->mode && strcmp(s->mode, "sampled") == 0;
+    s->count_scale = s->sampled ? 256 : 1;
+    if (!get_int(c, o, "sample_rate", &s->sample_rate, false) ||
+        !get_int(c, o, "count_scale", &s->count_scale, false))
+        return false;
+    if (s->count_scale <= 0)
+        return fail(c, "field \"count_scale\": expected a positive integer");
+    if (s->sample_rate < 0)
+        return fail(c, "field \"sample_rate\": expected a non-negative integer");
     json_t *fork = json_object_get(o, "fork");
     if (fork && !json_is_boolean(fork) && !json_is_null(fork))
         return fail(c, "field \"fork\": expected a boolean");
@@ -220,8 +229,8 @@ static bool parse_sites(parse_ctx *c, ml_stream *s, json_t *o)
         ml_site *site = ml_stream_site(s, v[0]);
         if (!site)
             return fail(c, "sites: row %zu refers to undefined site %lld", i, (long long)v[0]);
-        site->allocations += v[1];
-        site->frees += v[2];
+        site->scaled_allocations += v[1]; /* rounded once, in finish_sites */
+        site->scaled_frees += v[2];
         site->allocated_bytes += v[3];
         site->freed_bytes += v[4];
         if (v[5] > site->peak_live_bytes)
@@ -275,18 +284,21 @@ static bool parse_op(parse_ctx *c, ml_stream *s, json_t *o)
     return true;
 }
 
+/* {"type":"live","site":7,"bytes":24576,"blocks":6} (+ "scaled_blocks" in sampled mode) */
 static bool parse_live(parse_ctx *c, ml_stream *s, json_t *o)
 {
-    int64_t id = 0, bytes = 0, blocks = 0;
+    int64_t id = 0, bytes = 0, blocks = 0, scaled = -1;
     if (!get_int(c, o, "site", &id, true) || !get_int(c, o, "bytes", &bytes, true) ||
-        !get_int(c, o, "blocks", &blocks, false))
+        !get_int(c, o, "blocks", &blocks, false) ||
+        !get_int(c, o, "scaled_blocks", &scaled, false))
         return false;
     ml_site *site = ml_stream_site(s, id);
     if (!site)
         return fail(c, "live: refers to undefined site %lld", (long long)id);
     site->has_exit_live = true;
     site->exit_live_bytes += bytes;
-    site->exit_live_blocks += blocks;
+    /* the exact weights when given; `blocks` is already rounded (rounded again in finish) */
+    site->scaled_exit_live_blocks += scaled >= 0 ? scaled : blocks * s->count_scale;
     s->has_live = true;
     return true;
 }
@@ -417,10 +429,15 @@ static void finish_sites(ml_stream *s)
             site->peak_live_bytes = op->size;
     }
     for (ml_site *site = s->sites; site; site = site->hh.next) {
+        /* counts: summed scaled, rounded once per site (never per record) */
+        site->allocations = ml_stream_count(s, site->scaled_allocations);
+        site->frees = ml_stream_count(s, site->scaled_frees);
+        site->exit_live_blocks = ml_stream_count(s, site->scaled_exit_live_blocks);
         int64_t live = site->allocated_bytes - site->freed_bytes;
-        int64_t blocks = site->allocations - site->frees;
+        int64_t blocks = site->scaled_allocations - site->scaled_frees;
         site->live_bytes = live > 0 ? live : 0;
-        site->live_blocks = blocks > 0 ? blocks : 0;
+        site->scaled_live_blocks = blocks > 0 ? blocks : 0;
+        site->live_blocks = ml_stream_count(s, site->scaled_live_blocks);
         if (site->is_mmap) {
             /* frees count munmap calls, and a partial munmap can split a mapping: the
              * counters cannot tell ranges apart, the exit `live` record can */
@@ -430,10 +447,24 @@ static void finish_sites(ml_stream *s)
                 site->live_blocks = 0;
             else if (site->live_blocks == 0)
                 site->live_blocks = 1;
+            site->scaled_live_blocks = site->live_blocks * s->count_scale;
         }
         if (site->peak_live_bytes < site->live_bytes)
             site->peak_live_bytes = site->live_bytes;
     }
+    /* the shim writes a placeholder leak_summary (complete:false, all zero) in sampled mode:
+     * pointers through unsampled blocks are unknown, so there is no verdict to report */
+    if (s->sampled)
+        s->has_leak_summary = false;
+}
+
+int64_t ml_stream_count(const ml_stream *s, int64_t scaled)
+{
+    int64_t scale = s->count_scale > 0 ? s->count_scale : 1;
+    if (scale == 1)
+        return scaled;
+    int64_t half = scale / 2;
+    return scaled >= 0 ? (scaled + half) / scale : -((-scaled + half) / scale);
 }
 
 ml_stream *ml_stream_load(const char *path, char *err, size_t errlen)

@@ -7,6 +7,13 @@
  * the `live` records (merged into their sites), the reachability verdict (`leak` records merged
  * into their sites per class, and the `leak_summary`) and the `end` record.
  *
+ * Sampled mode (header "mode":"sampled"): allocation/free counts in `sites` rows and the
+ * `scaled_blocks` of `live` records are in units of 1/count_scale. The reader sums those raw
+ * values per site (scaled_* fields) and rounds once, per site, into the block counts (never per
+ * record); totals over sites add those rounded counts, so that rows add up to totals. Heap byte
+ * fields are estimates in bytes (nothing to convert); mapping numbers stay exact. Sampled streams have no reachability
+ * verdict: their placeholder `leak_summary` (complete:false) is not taken for one.
+ *
  * The reader never aborts on bad input: ml_run_load returns false and fills `err` with
  * "FILE:LINE: reason" for the caller to print. A malformed last line is taken for a line cut
  * by a kill and dropped (ml_stream.truncated_line says so). Unknown record types and fields
@@ -56,14 +63,17 @@ typedef struct ml_site {
     bool is_mmap;         /* kind is mmap_anon or mmap_file */
     size_t nframes;
     ml_frame *frames;     /* innermost first */
-    /* sums of the `sites` deltas */
+    /* sums of the `sites` deltas; counts in blocks (rounded estimates in sampled mode) */
     int64_t allocations, frees, allocated_bytes, freed_bytes;
+    int64_t scaled_allocations, scaled_frees; /* exact sums, in 1/count_scale blocks */
     int64_t peak_live_bytes;        /* running max; never below live_bytes nor below the
                                      * size of a logged `op` allocation of this site */
     int64_t live_bytes, live_blocks; /* derived: allocated - freed, allocations - frees (>= 0) */
+    int64_t scaled_live_blocks;      /* live_blocks before rounding, in 1/count_scale */
     /* `live` records at exit */
     bool has_exit_live;
     int64_t exit_live_bytes, exit_live_blocks;
+    int64_t scaled_exit_live_blocks; /* in 1/count_scale (`scaled_blocks`, else blocks × scale) */
     /* `leak` records at exit, per class (summed if a class is reported twice) */
     bool has_leak[ML_LEAK_NCLASS];
     ml_amount leak[ML_LEAK_NCLASS];          /* the blocks of this class */
@@ -89,6 +99,10 @@ typedef struct ml_stream {
     int64_t pid, ppid, t, depth, interval_ms, op_min, seq;
     char *exe, *mode, *parent;
     bool fork;
+    bool sampled;         /* mode "sampled": heap sizes and counts are estimates */
+    int64_t sample_rate;  /* mean bytes between samples; 0 in full mode */
+    int64_t count_scale;  /* counts in `sites` rows / scaled_blocks are in 1/count_scale (1 when
+                           * full mode; 256 in sampled mode unless the header says otherwise) */
     size_t argc;
     char **argv;
     /* tables */
@@ -133,6 +147,10 @@ void ml_run_free(ml_run *run);
 
 /* Find the newest ./memlens-* directory in `dir`; returns a malloc'd path or NULL. */
 char *ml_find_newest_run(const char *dir);
+
+/* A count in 1/count_scale units (a scaled_* field or a sum of them) as blocks, rounded to the
+ * nearest integer (halves away from zero). The identity in full mode. */
+int64_t ml_stream_count(const ml_stream *s, int64_t scaled);
 
 ml_module *ml_stream_module(const ml_stream *s, int64_t id);
 ml_site *ml_stream_site(const ml_stream *s, int64_t id);
