@@ -7,14 +7,18 @@
  *
  * `flush_lock` serialises every writer of the stream (collector thread, exit, exec, dlclose, fork).
  * The arrays `last` (what was already written per site) and `peak` (running maximum of live bytes
- * per site) are protected by it. */
+ * per site) are protected by it, and so is the state of the live analysis (ml_trends.c, ml_alerts.c):
+ * after each snapshot the trends of the process metrics and of the largest sites are analysed and the
+ * alert rules evaluated. */
 #define _GNU_SOURCE
 #include "ml_collector.h"
+#include "ml_alerts.h"
 #include "ml_control.h"
 #include "ml.h"
 #include "ml_modules.h"
 #include "ml_out.h"
 #include "ml_prim.h"
+#include "ml_trends.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -92,6 +96,8 @@ static bool open_stream(void) {
         ml_strlcpy(parent_stream + n, ".jsonl", sizeof parent_stream - n);
     }
     write_header();
+    ml_trends_reset(ml_config.window);
+    ml_alerts_reset();
     ml_modules_reset_emitted();
     ml_modules_refresh(true);
     return false;
@@ -224,14 +230,17 @@ static uint64_t write_site_deltas(uint64_t now) {
     return ml_config.sample_rate ? (heap_blocks + ML_COUNT_SCALE / 2) / ML_COUNT_SCALE : heap_blocks;
 }
 
-static void write_snapshot(uint64_t now, uint64_t heap_blocks) {
+struct snapshot_values { uint64_t rss, mmap_live, cgroup_current, cgroup_limit; int64_t heap_live; bool cgroup_known; };
+
+static void write_snapshot(uint64_t now, uint64_t heap_blocks, struct snapshot_values *values) {
     char status[8192];
     if (ml_read_file("/proc/self/status", status, sizeof status) < 0) status[0] = 0;
     uint64_t anon, file;
     ml_maps_live(&anon, &file);
     ml_out_begin("snapshot");
     ml_out_u64("t", now);
-    ml_out_u64("rss", ml_proc_status_kb(status, "VmRSS"));
+    values->rss = ml_proc_status_kb(status, "VmRSS");
+    ml_out_u64("rss", values->rss);
     ml_out_u64("rss_peak", ml_proc_status_kb(status, "VmHWM"));
     ml_out_u64("rss_anon", ml_proc_status_kb(status, "RssAnon"));
     ml_out_u64("rss_file", ml_proc_status_kb(status, "RssFile"));
@@ -241,20 +250,61 @@ static void write_snapshot(uint64_t now, uint64_t heap_blocks) {
     ml_out_i64("heap_live", heap_live);
     ml_out_i64("heap_peak", heap_live > heap_peak ? heap_live : heap_peak);
     ml_out_i64("heap_blocks", (int64_t)heap_blocks);
+    values->heap_live = heap_live;
+    values->mmap_live = anon + file;
     ml_out_u64("mmap_live", anon + file);
     ml_out_u64("mmap_anon_live", anon);
     ml_out_u64("mmap_file_live", file);
     ml_out_u64("threads", ml_proc_status_kb(status, "Threads") / 1024);
     int fds = ml_open_fds();
     if (fds >= 0) ml_out_u64("fds", (uint64_t)fds);
-    uint64_t cg_current, cg_limit;
-    if (ml_cgroup_memory(&cg_current, &cg_limit)) {
+    uint64_t cg_current = 0, cg_limit = 0;
+    values->cgroup_known = ml_cgroup_memory(&cg_current, &cg_limit);
+    values->cgroup_current = values->cgroup_known ? cg_current : 0;
+    values->cgroup_limit = values->cgroup_known ? cg_limit : 0;
+    if (values->cgroup_known) {
         ml_out_u64("cgroup_current", cg_current);
         if (cg_limit) ml_out_u64("cgroup_max", cg_limit);
     }
     ml_out_u64("tracker_bytes", ml_live_memory_bytes());
     ml_out_u64("dropped_ops", atomic_load(&ml_ops_dropped));
     ml_out_end();
+}
+
+static uint64_t site_live(uint32_t site, void *arg) {
+    (void)arg;
+    if (site >= emitted_sites) return 0;
+    uint64_t live = totals[site].allocated_bytes - totals[site].freed_bytes;
+    return live < (1ull << 62) ? live : 0;
+}
+
+/* The ML_ALERT_SITES sites holding the most live bytes (from `totals`), descending. */
+static unsigned largest_sites(uint32_t *ids, uint64_t *live) {
+    unsigned n = 0;
+    for (uint32_t s = 1; s < emitted_sites; s++) {
+        uint64_t v = site_live(s, NULL);
+        if (!v || (n == ML_ALERT_SITES && v <= live[n - 1])) continue;
+        unsigned i = n < ML_ALERT_SITES ? n++ : n - 1;
+        while (i > 0 && live[i - 1] < v) { ids[i] = ids[i - 1]; live[i] = live[i - 1]; i--; }
+        ids[i] = s;
+        live[i] = v;
+    }
+    return n;
+}
+
+/* Live analysis after a snapshot: trend records, then the alert rules. Caller holds flush_lock. */
+static void analyse(uint64_t now, const struct snapshot_values *values) {
+    uint32_t ids[ML_ALERT_SITES];
+    uint64_t live[ML_ALERT_SITES];
+    unsigned n = largest_sites(ids, live);
+    ml_trends_process(now, values->rss, values->heap_live, values->mmap_live);
+    ml_trends_sites(now, ids, n < ML_TRENDS_TOP_SITES ? n : ML_TRENDS_TOP_SITES, site_live, NULL);
+    struct ml_alert_input input = {
+        .t_ns = now, .rss = values->rss, .cgroup_known = values->cgroup_known,
+        .cgroup_current = values->cgroup_current, .cgroup_limit = values->cgroup_limit,
+        .top_sites = ids, .top_live = live, .top_count = n,
+    };
+    ml_alerts_evaluate(&input);
 }
 
 /* Caller holds flush_lock. */
@@ -270,7 +320,9 @@ static void flush_locked(void) {
         if (ops[i].site >= emitted_sites) write_new_sites();
         write_op(&ops[i]);
     }
-    write_snapshot(now, write_site_deltas(now));
+    struct snapshot_values values;
+    write_snapshot(now, write_site_deltas(now), &values);
+    analyse(now, &values);
     ml_out_flush();
 }
 
@@ -392,6 +444,7 @@ static void control_command(const char *command, struct ml_reply *r) {
         ml_out_u64("rss_before", before);
         ml_out_u64("rss_after", after);
         ml_out_end();
+        ml_trends_note_trim(before, after);
         ml_out_flush();
         ml_reply_u64(r, "rss_before", before);
         ml_reply_u64(r, "rss_after", after);
@@ -581,6 +634,7 @@ void ml_collector_finish(const char *reason, int status, const char *exec_path) 
         /* blocks freed from here on are not the program's any more: stop counting before the sums */
         if (strcmp(reason, "exec") != 0) atomic_store(&ml_state, ML_STATE_DISABLED);
         flush_locked();
+        ml_alerts_write_summary(ml_now_ns());
         /* sites created by the last allocations must exist before live records name them */
         write_live();
         if (!exec_path) lost = write_leaks();

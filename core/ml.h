@@ -42,6 +42,15 @@ struct ml_config {
     bool check;              /* MEMLENS_CHECK=1: exit 1 when more than max_leaked bytes are lost */
     uint64_t max_leaked;
     char out_dir[4096];      /* empty: default ./memlens-<prog>-<pid> */
+    /* live analysis (collector/ml_trends.c, collector/ml_alerts.c) */
+    unsigned window;         /* MEMLENS_WINDOW: samples per trend window, 5..256 (default 20) */
+    struct ml_level { uint64_t value; bool percent; } levels[3];
+                             /* MEMLENS_WARN / _CRIT / _EMERG: bytes of RSS, or percent of the cgroup
+                                limit (default 60/75/90 %); value 0 = level off */
+    uint64_t growth_alert_bytes_per_min;   /* MEMLENS_GROWTH_ALERT (default 5 MiB/min); 0 = off */
+    uint64_t site_max;       /* MEMLENS_SITE_MAX: live bytes of one site (default 100 MiB); 0 = off */
+    unsigned alert_limit;    /* MEMLENS_ALERT_LIMIT: alerts per rule per hour (default 10); 0 = unlimited */
+    int alert_fd;            /* MEMLENS_ALERT_FD: also write each alert line here; -1 = none */
 };
 extern struct ml_config ml_config;
 /* Parses MEMLENS_* from the environment; on a bad value writes one line to stderr and returns true. */

@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct ml_config ml_config = { .depth = 32, .interval_ns = 1000000000ull, .op_min = 1 << 20, .follow_exec = true };
+struct ml_config ml_config = { .depth = 32, .interval_ns = 1000000000ull, .op_min = 1 << 20, .follow_exec = true,
+    .window = 20, .levels = { { 60, true }, { 75, true }, { 90, true } },
+    .growth_alert_bytes_per_min = 5ull << 20, .site_max = 100ull << 20, .alert_limit = 10, .alert_fd = -1 };
 
 static bool parse_digits(const char **text, uint64_t *out) {
     const char *p = *text;
@@ -62,6 +64,24 @@ bool ml_parse_duration_ns(const char *text, uint64_t *out) {
     return false;
 }
 
+/* A threshold level: "200M" (bytes of RSS), "60%" (of the cgroup limit, 1..100), "0" (off). */
+static bool parse_level(const char *text, struct ml_level *out) {
+    size_t len = strlen(text);
+    uint64_t v;
+    if (len > 1 && text[len - 1] == '%') {
+        char digits[24];
+        if (len - 1 >= sizeof digits) return true;
+        memcpy(digits, text, len - 1);
+        digits[len - 1] = 0;
+        if (ml_parse_uint(digits, 1, 100, &v)) return true;
+        *out = (struct ml_level){ v, true };
+        return false;
+    }
+    if (ml_parse_size(text, &v)) return true;
+    *out = (struct ml_level){ v, false };
+    return false;
+}
+
 static bool bad(const char *name, const char *value, const char *expected) {
     char msg[768];
     size_t n = ml_strlcpy(msg, "invalid ", sizeof msg);
@@ -106,6 +126,33 @@ bool ml_config_load(struct ml_config *config) {
     if ((v = getenv("MEMLENS_MAX_LEAKED")) && *v) {
         if (ml_parse_size(v, &n)) return bad("MEMLENS_MAX_LEAKED", v, "a size such as 0, 4096 or 1MiB");
         config->max_leaked = n;
+    }
+    if ((v = getenv("MEMLENS_WINDOW")) && *v) {
+        if (ml_parse_uint(v, 5, 256, &n)) return bad("MEMLENS_WINDOW", v, "a sample count 5..256");
+        config->window = (unsigned)n;
+    }
+    static const char *const level_names[3] = { "MEMLENS_WARN", "MEMLENS_CRIT", "MEMLENS_EMERG" };
+    for (int i = 0; i < 3; i++) {
+        if ((v = getenv(level_names[i])) && *v && parse_level(v, &config->levels[i]))
+            return bad(level_names[i], v, "a size such as 200M, a percent of the cgroup limit such as 60%, or 0");
+    }
+    if ((v = getenv("MEMLENS_GROWTH_ALERT")) && *v) {
+        /* plain number: MiB per minute; with a unit (512K, 1G): bytes per minute */
+        if (ml_parse_uint(v, 0, 1u << 20, &n) == false) n <<= 20;
+        else if (ml_parse_size(v, &n)) return bad("MEMLENS_GROWTH_ALERT", v, "a growth per minute such as 5 (MiB), 512K or 0 (off)");
+        config->growth_alert_bytes_per_min = n;
+    }
+    if ((v = getenv("MEMLENS_SITE_MAX")) && *v) {
+        if (ml_parse_size(v, &n)) return bad("MEMLENS_SITE_MAX", v, "a size such as 100M, or 0 (off)");
+        config->site_max = n;
+    }
+    if ((v = getenv("MEMLENS_ALERT_LIMIT")) && *v) {
+        if (ml_parse_uint(v, 0, 1000000, &n)) return bad("MEMLENS_ALERT_LIMIT", v, "alerts per rule per hour, 0 = unlimited");
+        config->alert_limit = (unsigned)n;
+    }
+    if ((v = getenv("MEMLENS_ALERT_FD")) && *v) {
+        if (ml_parse_uint(v, 3, 1u << 20, &n)) return bad("MEMLENS_ALERT_FD", v, "an open file descriptor number >= 3");
+        config->alert_fd = (int)n;
     }
     if ((v = getenv("MEMLENS_OUT")) && *v) {
         if (strlen(v) >= sizeof config->out_dir - 64) return bad("MEMLENS_OUT", v, "a shorter path");

@@ -22,6 +22,13 @@ int ml_cmd_run(int argc, char **argv);
 int ml_cmd_report(int argc, char **argv);
 int ml_cmd_leaks(int argc, char **argv);
 int ml_cmd_check(int argc, char **argv);
+int ml_cmd_trends(int argc, char **argv);
+/* cmd_control.c: the control socket of a running process */
+int ml_cmd_status(int argc, char **argv);
+int ml_cmd_top(int argc, char **argv);
+int ml_cmd_dump(int argc, char **argv);
+int ml_cmd_trim(int argc, char **argv);
+int ml_cmd_reset_peak(int argc, char **argv);
 
 /* Print "memlens: <msg>" and exit 2. */
 _Noreturn void ml_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -1,5 +1,5 @@
 /* main.c — the memlens command-line entry point: dispatches to one command per file
- * (cmd_run.c, cmd_report.c, cmd_leaks.c, cmd_check.c). Exit status: 0 ok, 1 findings, 2 usage/input error.
+ * (cmd_run.c, cmd_report.c, cmd_leaks.c, cmd_check.c, cmd_trends.c, cmd_control.c). Exit status: 0 ok, 1 findings, 2 usage/input error.
  */
 #include "cli.h"
 
@@ -18,9 +18,15 @@ static const struct {
     {"run", ml_cmd_run, "run a program under tracking and print a summary"},
     {"report", ml_cmd_report, "top memory consumers by site, function, library or kind"},
     {"leaks", ml_cmd_leaks, "leaked blocks by class (definitely/indirectly/possibly lost,\n"
-                            "           still reachable), with their stacks"},
+                            "             still reachable), with their stacks"},
     {"check", ml_cmd_check, "CI gate: leak and peak budgets, suppressions, baseline;\n"
-                            "           text, JUnit, SARIF or GitHub output"},
+                            "             text, JUnit, SARIF or GitHub output"},
+    {"trends", ml_cmd_trends, "growth pattern, rate and leak confidence per process and site"},
+    {"status", ml_cmd_status, "ask a running process (PID or run dir): RSS, heap, peaks"},
+    {"top", ml_cmd_top, "a running process's top N sites by live bytes, symbolized"},
+    {"dump", ml_cmd_dump, "a running process writes a heap dump record to its stream"},
+    {"trim", ml_cmd_trim, "a running process calls malloc_trim(0); RSS before/after"},
+    {"reset-peak", ml_cmd_reset_peak, "a running process restarts its peaks from now"},
 };
 
 static void usage(FILE *out)
@@ -30,7 +36,7 @@ static void usage(FILE *out)
           "analyse the run directory (./memlens-<prog>-<pid>/) it wrote.\n\nCommands:\n",
           out);
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-        fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].what);
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].what);
     fputs("\nRUN arguments name a run directory or one .jsonl stream; the default is the newest\n"
           "./memlens-*/ directory. 'memlens COMMAND --help' describes each command.\n"
           "Exit status: 0 ok, 1 findings, 2 usage or input error.\n",

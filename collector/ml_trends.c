@@ -1,0 +1,162 @@
+/* ml_trends.c — live growth trends (see ml_trends.h): the sliding windows of the process metrics and
+ * of the largest call sites, their analysis (ml_pattern.c) and the `trend` records.
+ *
+ * State, all static and protected by the collector's flush lock: `process[]`, one series per process
+ * metric with the highest value that has left its window (the "prior peak" signal); `site_slots[]`, a
+ * fixed table of per-site series: a site enters when it is among the top sites of a snapshot, taking
+ * the slot that has been out of the top the longest; every slot is sampled at each snapshot so that a
+ * window has no holes while the site stays interesting. */
+#define _GNU_SOURCE
+#include "ml_trends.h"
+#include "ml_out.h"
+#include "ml_prim.h"
+
+#include <math.h>
+#include <string.h>
+
+#define SITE_SLOTS 16
+
+struct tracked {
+    struct ml_series series;
+    double prior_peak;                     /* max value dropped from the window; -1 none yet */
+    struct ml_pattern_result result;
+    bool analysed;
+};
+
+static struct tracked process[ML_TREND_METRICS];
+static struct site_slot {
+    uint32_t site;                         /* 0: free */
+    uint64_t last_top;                     /* snapshot number when it was last among the top sites */
+    struct tracked tracked;
+} site_slots[SITE_SLOTS];
+static unsigned window;
+static uint64_t snapshot_number;
+static double trim_retained = -1.0;        /* rss_after / rss_before of the latest trim; -1 none */
+
+static const char *const metric_names[ML_TREND_METRICS] = { "rss", "heap", "mmap" };
+
+void ml_trends_reset(unsigned window_samples) {
+    window = window_samples;
+    for (int m = 0; m < ML_TREND_METRICS; m++) {
+        ml_series_init(&process[m].series, window);
+        process[m].prior_peak = -1.0;
+        process[m].analysed = false;
+    }
+    for (unsigned i = 0; i < SITE_SLOTS; i++) site_slots[i].site = 0;
+    snapshot_number = 0;
+    trim_retained = -1.0;
+}
+
+void ml_trends_note_trim(uint64_t rss_before, uint64_t rss_after) {
+    if (!rss_before) return;
+    double f = (double)rss_after / (double)rss_before;
+    trim_retained = f > 1.0 ? 1.0 : f;
+}
+
+size_t ml_fmt_double(char *out, double v, unsigned decimals) {
+    size_t n = 0;
+    if (!isfinite(v)) v = 0;
+    if (decimals > 9) decimals = 9;
+    uint64_t scale = 1;
+    for (unsigned i = 0; i < decimals; i++) scale *= 10;
+    if (v < 0) { out[n++] = '-'; v = -v; }
+    if (v > 9e15 / (double)scale) v = 9e15 / (double)scale;   /* stays an exact JSON integer part */
+    uint64_t fixed = (uint64_t)llround(v * (double)scale);
+    if (fixed == 0 && n) n = 0;                                /* no "-0" */
+    n += ml_fmt_u64(out + n, fixed / scale);
+    if (decimals) {
+        out[n++] = '.';
+        uint64_t frac = fixed % scale;
+        for (uint64_t d = scale / 10; d; d /= 10) { out[n++] = (char)('0' + frac / d); frac %= d; }
+    }
+    return n;
+}
+
+static void out_double(const char *key, double v, unsigned decimals) {
+    char tmp[48];
+    tmp[ml_fmt_double(tmp, v, decimals)] = 0;
+    ml_out_key(key);
+    ml_out_raw(tmp);
+}
+
+static void push(struct tracked *t, uint64_t t_ns, double value) {
+    struct ml_series *s = &t->series;
+    if (s->count == s->capacity) {   /* the oldest sample leaves the window */
+        double oldest;
+        uint64_t when;
+        if (!ml_series_get(s, 0, &when, &oldest) && oldest > t->prior_peak) t->prior_peak = oldest;
+    }
+    ml_series_push(s, t_ns, value);
+}
+
+static void analyse_and_write(struct tracked *t, uint64_t t_ns, const char *metric, uint32_t site) {
+    t->analysed = false;
+    if (t->series.count < ML_WINDOW_MIN) return;
+    struct ml_pattern_inputs inputs = ML_PATTERN_INPUTS_NONE;
+    inputs.trim_retained_fraction = trim_retained;
+    inputs.live_block_median_age_s = NAN;    /* block ages are not tracked */
+    inputs.prior_peak = t->prior_peak;
+    ml_pattern_analyze(&t->series, &inputs, &t->result);
+    if (t->result.pattern == ML_PATTERN_INSUFFICIENT) return;
+    t->analysed = true;
+    ml_out_begin("trend");
+    ml_out_u64("t", t_ns);
+    ml_out_str("metric", metric);
+    if (site) ml_out_u64("site", site);
+    ml_out_str("pattern", t->result.name);
+    out_double("rate_bps", t->result.rate_bytes_per_s, 1);
+    out_double("mb_per_min", t->result.rate_mb_per_min, 3);
+    out_double("r2", t->result.r2 < 0 ? 0 : t->result.r2, 4);
+    ml_out_u64("confidence", t->result.confidence);
+    ml_out_u64("samples", t->result.samples);
+    ml_out_end();
+}
+
+void ml_trends_process(uint64_t t_ns, uint64_t rss, int64_t heap_live, uint64_t mmap_live) {
+    double values[ML_TREND_METRICS] = { (double)rss, (double)(heap_live > 0 ? heap_live : 0), (double)mmap_live };
+    snapshot_number++;
+    for (int m = 0; m < ML_TREND_METRICS; m++) {
+        push(&process[m], t_ns, values[m]);
+        analyse_and_write(&process[m], t_ns, metric_names[m], 0);
+    }
+}
+
+static struct site_slot *slot_of(uint32_t site) {
+    for (unsigned i = 0; i < SITE_SLOTS; i++)
+        if (site_slots[i].site == site) return &site_slots[i];
+    return NULL;
+}
+
+void ml_trends_sites(uint64_t t_ns, const uint32_t *sites, unsigned count, ml_trends_live_of *live_of, void *arg) {
+    for (unsigned k = 0; k < count; k++) {
+        struct site_slot *slot = slot_of(sites[k]);
+        if (!slot) {   /* take a free slot, else the one out of the top for the longest */
+            slot = &site_slots[0];
+            for (unsigned i = 0; i < SITE_SLOTS; i++) {
+                if (!site_slots[i].site) { slot = &site_slots[i]; break; }
+                if (site_slots[i].last_top < slot->last_top) slot = &site_slots[i];
+            }
+            slot->site = sites[k];
+            ml_series_init(&slot->tracked.series, window);
+            slot->tracked.prior_peak = -1.0;
+            slot->tracked.analysed = false;
+        }
+        slot->last_top = snapshot_number;
+    }
+    for (unsigned i = 0; i < SITE_SLOTS; i++) {
+        struct site_slot *slot = &site_slots[i];
+        if (!slot->site) continue;
+        push(&slot->tracked, t_ns, (double)live_of(slot->site, arg));
+        if (slot->last_top == snapshot_number) analyse_and_write(&slot->tracked, t_ns, "site", slot->site);
+        else slot->tracked.analysed = false;
+    }
+}
+
+const struct ml_pattern_result *ml_trends_latest(enum ml_trend_metric metric) {
+    return metric < ML_TREND_METRICS && process[metric].analysed ? &process[metric].result : NULL;
+}
+
+double ml_trends_site_rate(uint32_t site) {
+    struct site_slot *slot = slot_of(site);
+    return slot && slot->tracked.analysed ? slot->tracked.result.rate_bytes_per_s : 0.0;
+}
