@@ -330,6 +330,23 @@ struct live_sum { uint64_t *bytes; uint64_t *blocks; };
 static void sum_live(uintptr_t ptr, uint64_t size, uint32_t site, void *arg);
 static void sum_maps(uintptr_t start, uint64_t len, uint32_t site, unsigned kind, void *arg);
 
+static void live_sum_release(struct live_sum *sum, uint32_t count) {
+    ml_os_free(sum->bytes, count * sizeof(uint64_t));
+    ml_os_free(sum->blocks, count * sizeof(uint64_t));
+}
+
+/* Every block and mapping live now, summed per site (sites < count). True when out of memory. */
+static bool live_sum_collect(struct live_sum *sum, uint32_t count) {
+    sum->bytes = ml_os_alloc(count * sizeof(uint64_t));
+    sum->blocks = ml_os_alloc(count * sizeof(uint64_t));
+    if (!sum->bytes || !sum->blocks) { live_sum_release(sum, count); return true; }
+    ml_live_foreach(sum_live, sum);
+    ml_maps_lock();
+    ml_maps_foreach(sum_maps, sum);
+    ml_maps_unlock();
+    return false;
+}
+
 /* ---- control socket commands (collector thread) ---- */
 
 static uint64_t rss_now(void) {
@@ -377,12 +394,8 @@ static unsigned dump_count;
 /* dump: every live block, summed per site, as one record in the stream (the heap-dump analog). */
 static void control_dump(struct ml_reply *r) {
     uint32_t count = emitted_sites;
-    struct live_sum sum = { ml_os_alloc(count * sizeof(uint64_t)), ml_os_alloc(count * sizeof(uint64_t)) };
-    if (!sum.bytes || !sum.blocks) { ml_reply_raw(r, ",\"error\":\"out of memory\""); return; }
-    ml_live_foreach(sum_live, &sum);
-    ml_maps_lock();
-    ml_maps_foreach(sum_maps, &sum);
-    ml_maps_unlock();
+    struct live_sum sum;
+    if (live_sum_collect(&sum, count)) { ml_reply_raw(r, ",\"error\":\"out of memory\""); return; }
     uint64_t bytes = 0, blocks = 0;
     ml_out_begin("dump");
     ml_out_u64("t", ml_now_ns());
@@ -403,8 +416,7 @@ static void control_dump(struct ml_reply *r) {
     ml_out_raw("]");
     ml_out_end();
     ml_out_flush();
-    ml_os_free(sum.bytes, count * sizeof(uint64_t));
-    ml_os_free(sum.blocks, count * sizeof(uint64_t));
+    live_sum_release(&sum, count);
     ml_reply_u64(r, "dump", dump_count);
     ml_reply_u64(r, "bytes", bytes);
     ml_reply_u64(r, "blocks", blocks);
@@ -533,12 +545,8 @@ static void sum_maps(uintptr_t start, uint64_t len, uint32_t site, unsigned kind
 
 static void write_live(void) {
     uint32_t count = emitted_sites;
-    struct live_sum sum = { ml_os_alloc(count * sizeof(uint64_t)), ml_os_alloc(count * sizeof(uint64_t)) };
-    if (!sum.bytes || !sum.blocks) return;
-    ml_live_foreach(sum_live, &sum);
-    ml_maps_lock();
-    ml_maps_foreach(sum_maps, &sum);
-    ml_maps_unlock();
+    struct live_sum sum;
+    if (live_sum_collect(&sum, count)) return;
     for (uint32_t s = 0; s < count; s++) {
         if (!sum.blocks[s]) continue;
         ml_out_begin("live");
@@ -552,8 +560,7 @@ static void write_live(void) {
         }
         ml_out_end();
     }
-    ml_os_free(sum.bytes, count * sizeof(uint64_t));
-    ml_os_free(sum.blocks, count * sizeof(uint64_t));
+    live_sum_release(&sum, count);
 }
 
 static void write_leak_row(const struct ml_leak_row *row, void *arg) {
