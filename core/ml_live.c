@@ -4,8 +4,9 @@
  * tombstones), each behind its own spinlock, so any thread can free what another allocated, with no
  * global lock; shards are grouped by address region so that threads working in their own malloc
  * arenas do not even share cache lines (see shard_of). An entry is 16 bytes:
- * the address and a packed word (size: 44 bits, site: 20 bits); tables grow at 5/8 load, so the map
- * costs 26–51 bytes per live block. Table memory comes from ml_os_alloc, never from the host's malloc.
+ * the address and a packed word (size: 44 bits, site: 20 bits); tables grow at 3/4 load, so the map
+ * costs 21–43 bytes per live block (a table is between 3/8 and 3/4 full once it has grown). Table memory
+ * comes from ml_os_alloc, never from the host's malloc.
  * Each shard's fields are protected by its `lock`. */
 #include "ml.h"
 #include "ml_prim.h"
@@ -76,7 +77,7 @@ bool ml_live_insert(uintptr_t ptr, uint64_t size, uint32_t site) {
     struct shard *s = shard_of(ptr, h);
     uint64_t packed = (size > MAX_SIZE ? MAX_SIZE : size) << 20 | (site & SITE_MASK);
     ml_spin_lock(&s->lock);
-    if ((uint64_t)(s->count + 1) * 8 > (uint64_t)(s->mask + 1) * 5 && grow(s)) {
+    if ((uint64_t)(s->count + 1) * 4 > (uint64_t)(s->mask + 1) * 3 && grow(s)) {
         ml_spin_unlock(&s->lock);
         return true;
     }
