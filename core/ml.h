@@ -137,6 +137,19 @@ void ml_live_foreach(ml_live_visit *visit, void *arg);                /* locks o
 void ml_live_lock_all(void);
 void ml_live_unlock_all(void);
 uint64_t ml_live_memory_bytes(void);                                  /* tracker memory used by the map */
+static inline uint64_t ml_live_hash(uintptr_t ptr) {
+    uint64_t h = (uint64_t)ptr * 0x9E3779B97F4A7C15ull;
+    return h ^ (h >> 29);
+}
+/* Sampled mode's counting filter of recorded blocks (ml_live.c): false when ptr is surely not one, so
+ * that a free of an unrecorded block (nearly all of them) costs a hash and one byte read. */
+#define ML_LIVE_FILTER_BITS 16
+extern _Atomic uint8_t ml_live_filter[1u << ML_LIVE_FILTER_BITS];
+static inline unsigned ml_live_filter_index(uint64_t hash) { return (unsigned)(hash >> 32) & ((1u << ML_LIVE_FILTER_BITS) - 1); }
+static inline bool ml_live_may_hold(uintptr_t ptr) {
+    return !ml_config.sample_rate ||
+           atomic_load_explicit(&ml_live_filter[ml_live_filter_index(ml_live_hash(ptr))], memory_order_relaxed);
+}
 
 /* ---- mmap intervals (ml_maps.c) ---- */
 bool ml_maps_init(void);

@@ -106,7 +106,7 @@ static void track_alloc(void *p, size_t size, unsigned kind, const struct ml_ori
 struct release { bool tracked; uint64_t size; uint32_t site; };
 static inline struct release release_begin(void *p) {
     struct release r = { false, 0, 0 };
-    if (p && tracking()) {
+    if (p && ml_live_may_hold((uintptr_t)p) && tracking()) {
         ml_tls.guard++;
         r.tracked = ml_track_free_begin(p, &r.size, &r.site);
         ml_tls.guard--;
