@@ -138,6 +138,7 @@ def growth_and_fd(suite):
     suite.ge("heap trend confidence", 80, last.get("confidence"))
     suite.check(abs(last["mb_per_min"] - last["rate_bps"] * 60 / 2**20) < 0.01, f"mb_per_min: {last}")
     suite.check([r for r in stream.of_type("trend") if r.get("metric") == "site"], "no per-site trend records")
+    check_block_age(suite, stream, last)
     growth = [a for a in alerts_of(stream, "growth") if a.get("metric") == "heap"]
     suite.eq("heap growth alerts", 1, len(growth))
     if growth:
@@ -149,6 +150,34 @@ def growth_and_fd(suite):
     suite.eq("MEMLENS_ALERT_FD lines = stream alert records", stream.of_type("alert"), fd_lines)
 
 
+def window_span_s(stream, t):
+    """Span in seconds of the collector's window (MEMLENS_WINDOW default, 20 samples) ending at t."""
+    times = [r["t"] for r in stream.of_type("snapshot") if r["t"] <= t][-20:]
+    return (times[-1] - times[0]) / 1e9
+
+
+def check_block_age(suite, stream, heap):
+    """grow_linear never frees, so the median age of its live blocks is exact from the counters: check it
+    against the heap_live of the snapshots (another counter, interpolated here), capped at the window's
+    span as documented; the heap trend uses the age of the growing site of the same snapshot."""
+    sites = [r for r in stream.of_type("trend") if r.get("metric") == "site" and r["t"] == heap["t"]]
+    suite.require(sites, "no site trend with the last heap trend")
+    fastest = max(sites, key=lambda r: r["rate_bps"])
+    suite.require("block_age_s" in fastest, f"growing site trend lacks block_age_s: {fastest}")
+    suite.eq("heap trend block_age_s = growing site's", fastest["block_age_s"], heap.get("block_age_s"))
+    snaps = [(r["t"], r["heap_live"]) for r in stream.of_type("snapshot") if r["t"] <= heap["t"]]
+    t_end, h_end = snaps[-1]
+    half = h_end / 2
+    t_star = snaps[0][0]
+    for (t0, h0), (t1, h1) in zip(snaps, snaps[1:]):
+        if h0 < half <= h1:
+            t_star = t0 + (half - h0) / (h1 - h0) * (t1 - t0)
+    want = min((t_end - t_star) / 1e9, window_span_s(stream, heap["t"]))
+    got = fastest["block_age_s"]
+    suite.check(abs(got - want) <= max(0.15, 0.15 * want),
+                f"growing site block_age_s {got} s, from the heap_live snapshots {want:.3f} s")
+
+
 def churn_stable(suite):
     stream = run_direct(suite, "churn", {})
     heap = [r for r in stream.of_type("trend") if r.get("metric") == "heap"]
@@ -156,6 +185,13 @@ def churn_stable(suite):
     suite.eq("churn heap pattern", "stable", heap[-1].get("pattern"))
     suite.le("churn heap confidence", 20, heap[-1].get("confidence"))
     suite.eq("churn growth alerts", [], alerts_of(stream, "growth"))
+    suite.check("block_age_s" not in heap[-1], f"no growing site, yet the heap has a block age: {heap[-1]}")
+    # churn_alloc frees its oldest slot each time (FIFO): its live blocks are young
+    sites = [r for r in stream.of_type("trend") if r.get("metric") == "site" and "block_age_s" in r]
+    suite.require(sites, "no site trend with block_age_s")
+    span = window_span_s(stream, sites[-1]["t"])
+    suite.check(sites[-1]["block_age_s"] < span / 4,
+                f"churn site block_age_s {sites[-1]['block_age_s']} s, not young in a {span:.2f} s window")
 
 
 def bad_window(suite):
