@@ -68,15 +68,7 @@ Test(block_age, mixed_site_is_a_lower_bound) {
     cr_assert_leq(age, 9.0);
 }
 
-static uint64_t rng_state;
-
-static double uniform01(void) {   /* splitmix64 -> (0, 1) */
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    z ^= z >> 31;
-    return ((z >> 11) + 0.5) / 9007199254740992.0;
-}
+#include "test_rng.h"
 
 static int cmp_double(const void *x, const void *y) {
     double a = *(const double *)x, b = *(const double *)y;
@@ -91,7 +83,7 @@ Test(block_age, random_lifetimes_never_exceed_the_true_median) {
     static double born[SAMPLES * PER_SAMPLE], dies[SAMPLES * PER_SAMPLE], ages[SAMPLES * PER_SAMPLE];
     const double dt = 0.1;
     for (unsigned seed = 1; seed <= 200; seed++) {
-        rng_state = seed;
+        rng_seed(seed);
         double mean_life = 0.1 * pow(100.0, uniform01());
         struct ml_series a;
         ml_series_init(&a, SAMPLES);
