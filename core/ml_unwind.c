@@ -490,28 +490,28 @@ enum { CHECK_PERIOD = 4096 };   /* captures per thread between two checks of dlp
 enum { MEMO_DEPTHS = 48, MEMO_IPS = 64 };
 struct memo_ip { uintptr_t ip; uint64_t rule; };
 
-/* The trail of a capture: the walk's state at each frame (registers as that frame sees them), whether
- * its rule computed the CFA from RBP, and the offset it read the caller's RBP from, so that the next
- * capture can check, word by word, that the memory this walk read is unchanged (see the walk). Up to
- * TRAIL_MAX frames are kept. */
+/* The trail: states of earlier walks on this thread (registers as each frame sees them), whether the
+ * frame's rule computed the CFA from RBP, and the offset it read the caller's RBP from, so that a new
+ * capture can check, word by word, that the memory those steps read is unchanged (see the walk).
+ * Outermost state first, so that the outer frames a new capture shares with the last one stay where
+ * they are and only the states inside them are rewritten. Each entry is a true step of the unwinder;
+ * none is trusted without re-reading its words, so entries need not come from the latest capture. */
 enum { TRAIL_MAX = 64 };
-enum trail_end { TRAIL_NONE, TRAIL_END_RULE, TRAIL_END_ZERO, TRAIL_CUT };
+enum trail_end { TRAIL_CUT, TRAIL_END_RULE, TRAIL_END_ZERO };
 struct trail_frame { uintptr_t ip, sp, bp; uint16_t j; bool cfa_rbp; };
-struct trail {
-    uint32_t n;              /* frames recorded; 0: nothing to reuse */
-    uint8_t end;             /* how the walk ended after f[n-1] */
-    uintptr_t end_cfa;       /* TRAIL_END_ZERO: the CFA whose return-address slot held 0 */
-    struct trail_frame f[TRAIL_MAX];
-};
 
 struct unwind_tls {
     uintptr_t lo, hi;
     uint32_t countdown, memo_gen;
-    uint8_t state, current;  /* current: the trail this capture writes; the other is the previous one */
+    uint8_t state;
+    uint8_t trail_end;        /* how the walk went on after trail[0]: ended (rule, zero return address) or not known */
+    uint32_t trail_n;         /* states in trail[]; 0: nothing to reuse */
+    uintptr_t trail_end_cfa;  /* TRAIL_END_ZERO: the CFA whose return-address slot held 0 */
     uintptr_t memo_ip[MEMO_DEPTHS];
     uint64_t memo_rule[MEMO_DEPTHS];
     struct memo_ip memo_ips[MEMO_IPS];
-    struct trail trails[2];
+    struct trail_frame trail[TRAIL_MAX];   /* outermost first: trail[trail_n - 1] is the innermost */
+    struct trail_frame fresh[TRAIL_MAX];   /* the walk in progress: its states not in trail[], innermost first */
 };
 static __thread struct unwind_tls unwind_tls __attribute__((tls_model("initial-exec")));
 extern void *__libc_stack_end;
@@ -581,26 +581,26 @@ static __attribute__((noinline)) uint64_t rule_slow(struct unwind_tls *s, uintpt
     return rule;
 }
 
-/* Whether the walk of a trail from state f onward uses the RBP it enters with: it does if a rule
- * computes a CFA from RBP before some rule reloads RBP from the stack (an RBP that only passes through,
- * unused, may differ: code without frame pointers keeps anything in it, a loop counter say). */
-static bool trail_uses_rbp(const struct trail_frame *f, const struct trail_frame *f_end, uint8_t end) {
-    for (; f < f_end; f++) {
-        if (f->cfa_rbp) return true;
-        if (f->j) return false;
+/* Whether the walk from trail[i] outward uses the RBP it enters with: it does if a rule computes a CFA
+ * from RBP before some rule reloads RBP from the stack (an RBP that only passes through, unused, may
+ * differ: code without frame pointers keeps anything in it, a loop counter say). */
+static bool trail_uses_rbp(const struct unwind_tls *s, int i) {
+    for (; i >= 0; i--) {
+        if (s->trail[i].cfa_rbp) return true;
+        if (s->trail[i].j) return false;
     }
-    return end == TRAIL_CUT;
+    return s->trail_end == TRAIL_CUT;
 }
 
 /* The walk. Each step is a pure function of the state (ip, sp, bp), the rule of ip (fixed within a
  * generation) and at most two words of stack memory: the return address at CFA-8 and, when the rule
- * says so, the caller's RBP at CFA-j. So when the walk reaches a state that the previous capture on
- * this thread also passed through (same ip and sp, and same bp unless the rest of that walk never used
- * it: trail_uses_rbp), usually an outer frame under a part of the stack that changed, it does not
- * recompute the previous capture's later steps: it re-reads the words each of them read and, while
- * they are unchanged, takes that step's result, at the cost of one or two loads and compares a frame.
- * The first changed word sends it back to the ordinary walk from there. The result is therefore
- * exactly what the ordinary walk would give. Frames past TRAIL_MAX are walked but not recorded. */
+ * says so, the caller's RBP at CFA-j. So when the walk reaches a state held in the trail (same ip and
+ * sp, and same bp unless the walk from there never uses it: trail_uses_rbp) — usually an outer frame
+ * under a part of the stack that changed — it does not recompute the trail's later steps: it re-reads
+ * the words each of them read and, while they are unchanged, takes that step's result, for one or two
+ * loads and compares a frame with no dependency from one frame to the next. The first changed word
+ * sends it back to the ordinary walk from there. The result is exactly what the ordinary walk would
+ * give. States are kept for the first TRAIL_MAX frames. */
 HIDDEN unsigned ml_unwind_regs(uintptr_t *frames, unsigned max, uintptr_t ip, uintptr_t sp, uintptr_t bp) {
     struct unwind_tls *s = &unwind_tls;
     if (UNLIKELY(s->state != STACK_READY)) {
@@ -617,55 +617,57 @@ HIDDEN unsigned ml_unwind_regs(uintptr_t *frames, unsigned max, uintptr_t ip, ui
     if (UNLIKELY(s->memo_gen != gen)) {
         memset(s->memo_ip, 0, sizeof s->memo_ip);
         memset(s->memo_ips, 0, sizeof s->memo_ips);
-        s->trails[0].n = s->trails[1].n = 0;
+        s->trail_n = 0;
         s->memo_gen = gen;
     }
-    const struct trail *old = &s->trails[s->current];
-    struct trail *now = &s->trails[s->current ^ 1];
-    s->current ^= 1;   /* from here on `now` is the latest trail (emptied if the walk fails) */
-    /* o: the first state of `old` whose sp is not below the current sp; w: where the next state goes */
-    const struct trail_frame *o = old->f, *const o_end = old->f + old->n;
-    struct trail_frame *w = now->f, *const w_end = now->f + TRAIL_MAX, *cur, scratch;
+    struct trail_frame *const trail = s->trail, *const fresh = s->fresh, *cur, scratch;
+    int o = (int)s->trail_n - 1;   /* the innermost trail state whose sp is not below the current sp */
+    unsigned k = 0;                /* states in fresh[] (counted past TRAIL_MAX, stored up to it) */
+    bool matching = true;
     uintptr_t *out = frames, *const out_end = frames + max, end_cfa = 0;
     uint8_t end;
-#define RECORD() do { \
-        *out++ = ip; \
-        cur = w < w_end ? w++ : &scratch; \
-        *cur = (struct trail_frame){ ip, sp, bp, 0, false }; \
-    } while (0)
     for (;;) {
-        RECORD();
+        *out++ = ip;
+        cur = k < TRAIL_MAX ? &fresh[k] : &scratch;
+        k++;
+        *cur = (struct trail_frame){ ip, sp, bp, 0, false };
         if (out == out_end) { end = TRAIL_CUT; break; }
-        while (o < o_end && o->sp < sp) o++;
-        if (o < o_end && o->sp == sp && o->ip == ip && (o->bp == bp || !trail_uses_rbp(o, o_end, old->end))) {
-            /* the previous capture passed here: replay its steps while what they read is unchanged */
-            for (;; o++) {
-                if (o + 1 == o_end) {   /* its last state: it ended right after */
-                    if (old->end == TRAIL_END_RULE) { end = TRAIL_END_RULE; goto done; }
-                    if (old->end == TRAIL_END_ZERO && ((const uintptr_t *)old->end_cfa)[-1] == 0 &&
-                        (!o->j || old->end_cfa - o->j >= lo)) {
-                        cur->j = o->j;
-                        cur->cfa_rbp = o->cfa_rbp;
-                        end = TRAIL_END_ZERO;
-                        end_cfa = old->end_cfa;
-                        goto done;
+        if (matching) {
+            while (o >= 0 && trail[o].sp < sp) o--;
+            if (o >= 0 && trail[o].sp == sp && trail[o].ip == ip && (trail[o].bp == bp || !trail_uses_rbp(s, o))) {
+                int a = o;   /* replay outward from trail[o]; a: the state reached */
+                for (;; a--) {
+                    if (a == 0) {   /* the trail's outermost state: it ended right after, or is not known */
+                        if (s->trail_end == TRAIL_END_RULE) goto replayed;
+                        if (s->trail_end == TRAIL_END_ZERO && ((const uintptr_t *)s->trail_end_cfa)[-1] == 0 &&
+                            (!trail[0].j || s->trail_end_cfa - trail[0].j >= lo))
+                            goto replayed;
+                        break;
                     }
-                    break;
+                    const struct trail_frame *next = &trail[a - 1];
+                    uint16_t j = trail[a].j;
+                    if (((const uintptr_t *)next->sp)[-1] != next->ip) break;
+                    if (j) {
+                        if (next->sp - j < lo || *(const uintptr_t *)(next->sp - j) != next->bp) break;
+                        bp = next->bp;
+                    }   /* else RBP passes through, as in the ordinary step */
+                    *out++ = next->ip;
+                    if (out == out_end) goto replayed;
                 }
-                const struct trail_frame *next = o + 1;
-                if (((const uintptr_t *)next->sp)[-1] != next->ip) break;
-                if (o->j) {
-                    if (next->sp - o->j < lo || *(const uintptr_t *)(next->sp - o->j) != next->bp) break;
-                    bp = next->bp;
-                }   /* else RBP passes through, as in the ordinary step */
-                cur->j = o->j;
-                cur->cfa_rbp = o->cfa_rbp;
-                ip = next->ip;
-                sp = next->sp;
-                RECORD();
-                if (out == out_end) { end = TRAIL_CUT; goto done; }
+                /* The replay stopped at trail[a]: the walk goes on from there as usual, and the trail is
+                 * rewritten from fresh[], which takes the states replayed so far. */
+                cur->j = trail[o].j;
+                cur->cfa_rbp = trail[o].cfa_rbp;
+                for (int i = o - 1; i >= a; i--) {
+                    cur = k < TRAIL_MAX ? &fresh[k] : &scratch;
+                    k++;
+                    *cur = trail[i];
+                }
+                ip = trail[a].ip;
+                sp = trail[a].sp;
+                cur->bp = bp;
+                matching = false;
             }
-            o++;   /* walk on from here as usual; later states of `old` may still match */
         }
         unsigned depth = (unsigned)(out - frames) - 1;
         uint64_t rule;
@@ -699,14 +701,28 @@ HIDDEN unsigned ml_unwind_regs(uintptr_t *frames, unsigned max, uintptr_t ip, ui
         ip = ra;
         if (ip == 0) { end = TRAIL_END_ZERO; end_cfa = cfa; break; }
     }
-#undef RECORD
-done:
-    now->n = (uint32_t)(w - now->f);
-    now->end = out - frames <= TRAIL_MAX ? end : TRAIL_CUT;   /* unrecorded frames: the trail stops short */
-    now->end_cfa = end_cfa;
+    /* The walk's own states become the trail, outermost first; when it had more than TRAIL_MAX, the
+     * innermost are kept and the trail's end is not known. */
+    {
+        unsigned n = k < TRAIL_MAX ? k : TRAIL_MAX;
+        for (unsigned i = 0; i < n; i++) trail[i] = fresh[n - 1 - i];
+        s->trail_n = n;
+        s->trail_end = k <= TRAIL_MAX ? end : TRAIL_CUT;
+        s->trail_end_cfa = end_cfa;
+    }
+    return (unsigned)(out - frames);
+replayed:
+    /* trail[0..o] stay (the replay re-read their words); the k-1 fresh states inside trail[o] (fresh[k-1]
+     * is trail[o] itself) go after it, innermost last. */
+    if (o + k > TRAIL_MAX) {
+        s->trail_n = 0;
+    } else {
+        for (unsigned i = 0; i + 1 < k; i++) trail[(unsigned)o + k - 1 - i] = fresh[i];
+        s->trail_n = (uint32_t)o + k;
+    }
     return (unsigned)(out - frames);
 fail:
-    now->n = 0;
+    s->trail_n = 0;
     return 0;
 }
 
