@@ -9,11 +9,16 @@
  * With --check (or any check budget option), `memlens check` runs on the run directory right
  * after (report on stderr, or --check-output FILE), LSan-style: exit 1 on findings even when the
  * program exited 0, 2 when the check cannot decide; a program that failed keeps its status.
+ *
+ * While the child runs, the parent does not block in waitpid: run_watch.c polls the alert pipe
+ * (the child's MEMLENS_ALERT_FD: alerts printed on stderr and delivered by --alert-exec and
+ * --alert-webhook).
  */
 #define _GNU_SOURCE
 #include "check.h"
 #include "cli.h"
 #include "fmt.h"
+#include "run_watch.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -50,6 +55,17 @@ static void usage(FILE *out)
           "                     default 0: every allocation)\n"
           "  --no-follow-exec   stop tracking at exec (MEMLENS_FOLLOW_EXEC=0; default: follow)\n"
           "  -h, --help         this help\n\n"
+          "Alerts:\n"
+          "  --alert-exec CMD   run '/bin/sh -c CMD' for each alert, the alert's JSON line on its\n"
+          "                     stdin, MEMLENS_ALERT_LEVEL, MEMLENS_ALERT_RULE and\n"
+          "                     MEMLENS_ALERT_PID in its environment (at most 4 at once; more\n"
+          "                     are dropped and counted)\n"
+          "  --alert-webhook URL  POST each alert's JSON (Content-Type: application/json) to URL\n"
+          "                     (http:// or https://; 5 s timeouts), from this process, never\n"
+          "                     from the traced program\n"
+          "Alerts (thresholds MEMLENS_WARN/CRIT/EMERG, growth, site; see the README) are printed on\n"
+          "stderr as they happen, one line each; failures to deliver print one line and never\n"
+          "stop the run; at exit, deliveries in flight get at most 5 s.\n\n"
           "Checking (memlens check in the same step; any check option implies --check):\n"
           "  --check            after the run, gate it like 'memlens check': exit 1 on findings\n"
           "                     even when COMMAND exited 0 (if COMMAND failed, its status is\n"
@@ -138,8 +154,38 @@ static void set_env(const char *name, const char *value)
     }
 }
 
+/* What the child reports on its close-on-exec pipe when it cannot start the program. */
+enum { CHILD_EXEC = 0 };
+typedef struct child_error {
+    int stage, err;
+} child_error;
+
+static void report_child_error(int errfd, int stage, int err)
+{
+    child_error e = {stage, err};
+    if (write(errfd, &e, sizeof e) != (ssize_t)sizeof e)
+        fprintf(stderr, "memlens: cannot start the program: %s\n", strerror(err));
+}
+
+/* In the child: the alert pipe's write end, kept open across exec, named by MEMLENS_ALERT_FD. */
+static void pass_alert_fd(int fd)
+{
+    if (fd < 3) { /* the library wants a descriptor >= 3 */
+        int moved = fcntl(fd, F_DUPFD, 3);
+        if (moved < 0)
+            return;
+        fd = moved;
+    }
+    if (fcntl(fd, F_SETFD, 0) != 0)
+        return;
+    char num[16];
+    snprintf(num, sizeof num, "%d", fd);
+    set_env("MEMLENS_ALERT_FD", num);
+}
+
 /* In the child: environment, run directory, exec. Reports errno on `errfd` on failure. */
-static _Noreturn void child(char **cmd, const char *lib, const char *outdir, int errfd)
+static _Noreturn void child(char **cmd, const char *lib, const char *outdir, int errfd,
+                            int alert_fd)
 {
     char *preload = NULL;
     const char *old = getenv("LD_PRELOAD");
@@ -149,10 +195,10 @@ static _Noreturn void child(char **cmd, const char *lib, const char *outdir, int
     set_env("MEMLENS_OUT", outdir);
     if (mkdir(outdir, 0700) != 0 && errno != EEXIST)
         fprintf(stderr, "memlens: warning: cannot create %s: %s\n", outdir, strerror(errno));
+    pass_alert_fd(alert_fd);
     execvp(cmd[0], cmd);
     int e = errno;
-    if (write(errfd, &e, sizeof e) != (ssize_t)sizeof e)
-        fprintf(stderr, "memlens: cannot run %s: %s\n", cmd[0], strerror(e));
+    report_child_error(errfd, CHILD_EXEC, e);
     _exit(e == ENOENT ? 127 : 126);
 }
 
@@ -265,6 +311,8 @@ int ml_cmd_run(int argc, char **argv)
         {"no-follow-exec", no_argument, NULL, 'x'}, {"help", no_argument, NULL, 'h'},
         {"sample", required_argument, NULL, 's'},
         {"check", no_argument, NULL, 'c'},
+        {"alert-exec", required_argument, NULL, 'E'},
+        {"alert-webhook", required_argument, NULL, 'W'},
         {"check-output", required_argument, NULL, ML_CHECK_OPT_OUTPUT},
         {NULL, 0, NULL, 0},
     };
@@ -281,6 +329,7 @@ int ml_cmd_run(int argc, char **argv)
     const char *out = NULL;
     char depth[32] = "", interval[32] = "", op_min[32] = "", sample[32] = "";
     bool no_follow = false;
+    const char *alert_exec = NULL, *alert_webhook = NULL;
     uint64_t v;
     int c;
     optind = 1;
@@ -317,6 +366,17 @@ int ml_cmd_run(int argc, char **argv)
             snprintf(sample, sizeof sample, "%" PRIu64, v);
             break;
         case 'x': no_follow = true; break;
+        case 'E':
+            if (!*optarg)
+                ml_usage_error("run", "--alert-exec: empty command");
+            alert_exec = optarg;
+            break;
+        case 'W':
+            if (strncmp(optarg, "http://", 7) != 0 && strncmp(optarg, "https://", 8) != 0)
+                ml_usage_error("run", "--alert-webhook: expected an http:// or https:// URL, "
+                                      "not '%s'", optarg);
+            alert_webhook = optarg;
+            break;
         case 'c': do_check = true; break;
         case 'h': usage(stdout); return ML_EXIT_OK;
         default:
@@ -353,9 +413,10 @@ int ml_cmd_run(int argc, char **argv)
     if (setenv("MEMLENS_FOLLOW_EXEC", no_follow ? "0" : "1", no_follow) != 0)
         ml_die("cannot set MEMLENS_FOLLOW_EXEC");
 
-    int pipefd[2];
-    if (pipe2(pipefd, O_CLOEXEC) != 0)
+    int pipefd[2], alertfd[2];
+    if (pipe2(pipefd, O_CLOEXEC) != 0 || pipe2(alertfd, O_CLOEXEC) != 0)
         ml_die("pipe: %s", strerror(errno));
+    ml_watch_prepare();
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0)
@@ -369,9 +430,11 @@ int ml_cmd_run(int argc, char **argv)
                 _exit(127);
             outdir = absolute_path(rel);
         }
-        child(cmd, lib, outdir, pipefd[1]);
+        close(alertfd[0]);
+        child(cmd, lib, outdir, pipefd[1], alertfd[1]);
     }
     close(pipefd[1]);
+    close(alertfd[1]);
     if (!outdir) {
         const char *slash = strrchr(cmd[0], '/');
         char *rel = NULL;
@@ -385,27 +448,30 @@ int ml_cmd_run(int argc, char **argv)
     sigaction(SIGINT, &ign, &old_int);
     sigaction(SIGQUIT, &ign, &old_quit);
 
-    int exec_errno = 0;
+    child_error failure = {0, 0};
     ssize_t n;
     do
-        n = read(pipefd[0], &exec_errno, sizeof exec_errno);
+        n = read(pipefd[0], &failure, sizeof failure);
     while (n < 0 && errno == EINTR);
     close(pipefd[0]);
 
     int status = 0;
-    while (waitpid(pid, &status, 0) < 0) {
-        if (errno != EINTR)
-            ml_die("waitpid: %s", strerror(errno));
-    }
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGQUIT, &old_quit, NULL);
-
-    if (n == (ssize_t)sizeof exec_errno) {
-        fprintf(stderr, "memlens: cannot run %s: %s\n", cmd[0], strerror(exec_errno));
+    if (n == (ssize_t)sizeof failure) {
+        close(alertfd[0]);
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+            ;
+        sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGQUIT, &old_quit, NULL);
+        fprintf(stderr, "memlens: cannot run %s: %s\n", cmd[0], strerror(failure.err));
         if (default_out)
             rmdir(outdir); /* created by the child; removed only if still empty */
-        return exec_errno == ENOENT ? 127 : 126;
+        return failure.err == ENOENT ? 127 : 126;
     }
+    ml_watch_opts wo = {.child = pid, .alert_fd = alertfd[0], .rundir = outdir,
+                        .exec_cmd = alert_exec, .webhook_url = alert_webhook};
+    status = ml_watch_run(&wo);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGQUIT, &old_quit, NULL);
     int check_status = after_run(outdir, do_check ? &check : NULL);
     free(outdir);
     free(lib);

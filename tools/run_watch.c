@@ -1,0 +1,177 @@
+/* run_watch.c — the `memlens run` parent's poll loop (see run_watch.h).
+ *
+ * Signals reach the loop through a self-pipe (`signal_pipe`, written by an async-signal-safe
+ * handler: one byte, the signal number). Children are reaped with waitpid(-1, WNOHANG): the
+ * traced child ends the loop, the others are alert commands (alert_deliver.h). The stream
+ * follower and the symbolizer are created once, for the alert text (top site).
+ */
+#define _GNU_SOURCE
+#include "run_watch.h"
+#include "alert_deliver.h"
+#include "alert_text.h"
+#include "cli.h"
+#include "linebuf.h"
+#include "stream_follow.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static int signal_pipe[2] = {-1, -1};
+
+static void on_signal(int sig)
+{
+    int saved = errno;
+    unsigned char b = (unsigned char)sig;
+    ssize_t ignored = write(signal_pipe[1], &b, 1);
+    (void)ignored;
+    errno = saved;
+}
+
+void ml_watch_prepare(void)
+{
+    if (pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+        ml_die("pipe: %s", strerror(errno));
+    struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART | SA_NOCLDSTOP};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGCHLD, &sa, NULL);
+}
+
+typedef struct watch {
+    const ml_watch_opts *o;
+    ml_follow_run run;
+    ml_symbolizer *sym;
+    ml_linebuf alerts;
+    int alert_fd;            /* -1 once at end of file */
+    ml_alert_delivery *delivery;
+    bool child_done;
+    int status;
+} watch;
+
+/* A message for the user: one line on stderr. */
+static void say(watch *w, const char *text, bool alert)
+{
+    fprintf(stderr, "memlens: %s\n", text);
+}
+
+static void note(void *ctx, const char *line)
+{
+    say(ctx, line, false);
+}
+
+static const char *site_where(void *ctx, int64_t pid, int64_t site, char *buf, size_t len)
+{
+    watch *w = ctx;
+    ml_follow_run_poll(&w->run); /* the alert was flushed to the stream before it was sent */
+    ml_followed *f = ml_follow_run_pid(&w->run, pid);
+    return ml_follow_site_where(w->sym, f ? f->s : NULL, site, buf, len);
+}
+
+static void take_alert(watch *w, const char *line, size_t len)
+{
+    json_error_t jerr;
+    json_t *o = json_loadb(line, len, 0, &jerr);
+    const char *type = json_string_value(json_object_get(o, "type"));
+    if (!o || !json_is_object(o) || !type || strcmp(type, "alert") != 0) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "warning: malformed alert line skipped (%.100s)",
+                 o ? "not an alert record" : jerr.text);
+        say(w, msg, false);
+        json_decref(o);
+        return;
+    }
+    char text[2048];
+    ml_alert_text(o, site_where, w, text, sizeof text);
+    say(w, text, true);
+    const char *level = json_string_value(json_object_get(o, "level"));
+    const char *rule = json_string_value(json_object_get(o, "rule"));
+    json_t *pid = json_object_get(o, "pid");
+    ml_alert_delivery_send(w->delivery, line, len, level ? level : "", rule ? rule : "",
+                           json_is_integer(pid) ? (long)json_integer_value(pid) : 0);
+    json_decref(o);
+}
+
+/* Read everything the pipe holds now (it is non-blocking) and handle each complete line. */
+static void drain_alerts(watch *w)
+{
+    while (w->alert_fd >= 0) {
+        ssize_t n = ml_linebuf_read(&w->alerts, w->alert_fd);
+        const char *line;
+        size_t len;
+        while ((line = ml_linebuf_next(&w->alerts, &len)))
+            take_alert(w, line, len);
+        if (w->alerts.dropped) {
+            char msg[128];
+            snprintf(msg, sizeof msg, "warning: %zu alert line%s longer than %u KiB dropped",
+                     w->alerts.dropped, w->alerts.dropped == 1 ? "" : "s", ML_ALERT_LINE_MAX >> 10);
+            say(w, msg, false);
+            w->alerts.dropped = 0;
+        }
+        if (n == 0 || (n < 0 && errno != EAGAIN)) {
+            close(w->alert_fd); /* every writer is gone */
+            w->alert_fd = -1;
+        }
+        if (n < 0)
+            break;
+    }
+}
+
+static void take_signals(watch *w)
+{
+    unsigned char sigs[64];
+    while (read(signal_pipe[0], sigs, sizeof sigs) > 0)
+        ;
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        if (pid == w->o->child) {
+            w->child_done = true;
+            w->status = status;
+        } else {
+            ml_alert_delivery_reaped(w->delivery, pid, status);
+        }
+    }
+}
+
+int ml_watch_run(const ml_watch_opts *o)
+{
+    watch w = {.o = o, .alert_fd = o->alert_fd};
+    signal(SIGPIPE, SIG_IGN); /* a closed stdout or webhook socket is an error, not a death */
+    ml_follow_run_init(&w.run, o->rundir);
+    w.sym = ml_sym_new();
+    ml_linebuf_init(&w.alerts, ML_ALERT_LINE_MAX);
+    if (w.alert_fd >= 0)
+        fcntl(w.alert_fd, F_SETFL, fcntl(w.alert_fd, F_GETFL) | O_NONBLOCK);
+    w.delivery = ml_alert_delivery_new(o->exec_cmd, o->webhook_url, -1, note, &w);
+    while (!w.child_done) {
+        struct pollfd fds[3] = {{.fd = signal_pipe[0], .events = POLLIN},
+                                {.fd = w.alert_fd, .events = POLLIN},
+                                {.fd = ml_alert_delivery_fd(w.delivery), .events = POLLIN}};
+        int n = poll(fds, 3, -1);
+        if (n < 0 && errno != EINTR)
+            ml_die("poll: %s", strerror(errno));
+        if (n > 0 && fds[1].revents)
+            drain_alerts(&w);
+        if (n > 0 && fds[2].revents)
+            ml_alert_delivery_poll(w.delivery);
+        if (n > 0 && fds[0].revents)
+            take_signals(&w);
+    }
+    /* the child's last alerts are in the pipe; descendants may keep it open: do not wait */
+    drain_alerts(&w);
+    ml_alert_delivery_finish(w.delivery, ML_WATCH_FINISH_MS);
+    signal(SIGCHLD, SIG_DFL);
+    if (w.alert_fd >= 0)
+        close(w.alert_fd);
+    ml_linebuf_free(&w.alerts);
+    ml_sym_free(w.sym);
+    ml_follow_run_free(&w.run);
+    return w.status;
+}
