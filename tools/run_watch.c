@@ -3,7 +3,8 @@
  * Signals reach the loop through a self-pipe (`signal_pipe`, written by an async-signal-safe
  * handler: one byte, the signal number). Children are reaped with waitpid(-1, WNOHANG): the
  * traced child ends the loop, the others are alert commands (alert_deliver.h). The stream
- * follower and the symbolizer are created once, for the alert text (top site).
+ * follower and the symbolizer are created once and shared by the alert text (top site) and the
+ * live view.
  */
 #define _GNU_SOURCE
 #include "run_watch.h"
@@ -11,6 +12,7 @@
 #include "alert_text.h"
 #include "cli.h"
 #include "linebuf.h"
+#include "live.h"
 #include "stream_follow.h"
 
 #include <errno.h>
@@ -35,13 +37,19 @@ static void on_signal(int sig)
     errno = saved;
 }
 
-void ml_watch_prepare(void)
+void ml_watch_prepare(bool tty_view)
 {
     if (pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
         ml_die("pipe: %s", strerror(errno));
     struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART | SA_NOCLDSTOP};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGCHLD, &sa, NULL);
+    if (tty_view) {
+        sa.sa_flags = SA_RESTART;
+        sigaction(SIGWINCH, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGHUP, &sa, NULL);
+    }
 }
 
 typedef struct watch {
@@ -51,14 +59,18 @@ typedef struct watch {
     ml_linebuf alerts;
     int alert_fd;            /* -1 once at end of file */
     ml_alert_delivery *delivery;
+    ml_live *live;           /* NULL without --live, and once closed */
     bool child_done;
     int status;
 } watch;
 
-/* A message for the user: one line on stderr. */
+/* A message for the user: in the tty view while it is up, else one line on stderr. */
 static void say(watch *w, const char *text, bool alert)
 {
-    fprintf(stderr, "memlens: %s\n", text);
+    if (w->live && w->o->tty)
+        ml_live_message(w->live, text, alert);
+    else
+        fprintf(stderr, "memlens: %s\n", text);
 }
 
 static void note(void *ctx, const char *line)
@@ -123,11 +135,29 @@ static void drain_alerts(watch *w)
     }
 }
 
+static void end_view(watch *w)
+{
+    if (w->live) {
+        ml_live_end(w->live);
+        w->live = NULL;
+    }
+}
+
 static void take_signals(watch *w)
 {
     unsigned char sigs[64];
-    while (read(signal_pipe[0], sigs, sizeof sigs) > 0)
-        ;
+    ssize_t n;
+    while ((n = read(signal_pipe[0], sigs, sizeof sigs)) > 0) {
+        for (ssize_t i = 0; i < n; i++) {
+            if (sigs[i] == SIGWINCH && w->live) {
+                ml_live_frame(w->live);
+            } else if (sigs[i] == SIGTERM || sigs[i] == SIGHUP) {
+                end_view(w); /* leave the terminal as it was, then die of the signal */
+                signal(sigs[i], SIG_DFL);
+                raise(sigs[i]);
+            }
+        }
+    }
     int status;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
@@ -140,6 +170,13 @@ static void take_signals(watch *w)
     }
 }
 
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 int ml_watch_run(const ml_watch_opts *o)
 {
     watch w = {.o = o, .alert_fd = o->alert_fd};
@@ -149,12 +186,27 @@ int ml_watch_run(const ml_watch_opts *o)
     ml_linebuf_init(&w.alerts, ML_ALERT_LINE_MAX);
     if (w.alert_fd >= 0)
         fcntl(w.alert_fd, F_SETFL, fcntl(w.alert_fd, F_GETFL) | O_NONBLOCK);
-    w.delivery = ml_alert_delivery_new(o->exec_cmd, o->webhook_url, -1, note, &w);
+    int out_fd = -1;
+    if (o->live && o->tty && o->output_log)
+        out_fd = open(o->output_log, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+    w.delivery = ml_alert_delivery_new(o->exec_cmd, o->webhook_url, out_fd, note, &w);
+    if (o->live) {
+        ml_live_opts lo = {.run = &w.run, .sym = w.sym, .main_pid = o->child,
+                           .command = o->command, .interval_ms = o->interval_ms, .tty = o->tty,
+                           .output_log = o->output_log};
+        w.live = ml_live_new(&lo);
+    }
+    int64_t next_frame = now_ms() + (int64_t)o->interval_ms;
     while (!w.child_done) {
         struct pollfd fds[3] = {{.fd = signal_pipe[0], .events = POLLIN},
                                 {.fd = w.alert_fd, .events = POLLIN},
                                 {.fd = ml_alert_delivery_fd(w.delivery), .events = POLLIN}};
-        int n = poll(fds, 3, -1);
+        int timeout = -1;
+        if (w.live) {
+            int64_t left = next_frame - now_ms();
+            timeout = left > 0 ? (int)left : 0;
+        }
+        int n = poll(fds, 3, timeout);
         if (n < 0 && errno != EINTR)
             ml_die("poll: %s", strerror(errno));
         if (n > 0 && fds[1].revents)
@@ -163,13 +215,24 @@ int ml_watch_run(const ml_watch_opts *o)
             ml_alert_delivery_poll(w.delivery);
         if (n > 0 && fds[0].revents)
             take_signals(&w);
+        if (w.live && now_ms() >= next_frame) {
+            ml_live_frame(w.live);
+            next_frame += (int64_t)o->interval_ms;
+            if (next_frame <= now_ms())
+                next_frame = now_ms() + (int64_t)o->interval_ms;
+        }
     }
     /* the child's last alerts are in the pipe; descendants may keep it open: do not wait */
     drain_alerts(&w);
+    if (w.live)
+        ml_live_frame(w.live);
+    end_view(&w);
     ml_alert_delivery_finish(w.delivery, ML_WATCH_FINISH_MS);
     signal(SIGCHLD, SIG_DFL);
     if (w.alert_fd >= 0)
         close(w.alert_fd);
+    if (out_fd >= 0)
+        close(out_fd);
     ml_linebuf_free(&w.alerts);
     ml_sym_free(w.sym);
     ml_follow_run_free(&w.run);

@@ -210,7 +210,7 @@ def bad_flags(suite):
         first = res.stderr.splitlines()[0] if res.stderr else ""
         suite.check(word in first, f"{options}: error names {word}: {res.stderr!r}")
     helptext = mt.run([mt.CLI, "run", "--help"], timeout=30)
-    for flag in ("--alert-exec", "--alert-webhook"):
+    for flag in ("--live", "--alert-exec", "--alert-webhook"):
         suite.check(flag in helptext.stdout, f"memlens run --help documents {flag}")
 
 
