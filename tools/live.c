@@ -348,7 +348,7 @@ static void draw(ml_live *lv)
 
 void ml_live_frame(ml_live *lv)
 {
-    ml_follow_run_poll(lv->o.run);
+    ml_follow_run_poll(lv->o.run, 0);
     if (lv->o.tty)
         draw(lv);
     else

@@ -81,7 +81,7 @@ static void note(void *ctx, const char *line)
 static const char *site_where(void *ctx, int64_t pid, int64_t site, char *buf, size_t len)
 {
     watch *w = ctx;
-    ml_follow_run_poll(&w->run); /* the alert was flushed to the stream before it was sent */
+    ml_follow_run_poll(&w->run, pid); /* the alert was flushed to the stream before it was sent */
     ml_followed *f = ml_follow_run_pid(&w->run, pid);
     return ml_follow_site_where(w->sym, f ? f->s : NULL, site, buf, len);
 }

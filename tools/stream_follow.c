@@ -64,12 +64,13 @@ static bool known(const ml_follow_run *r, const char *path)
     return false;
 }
 
-static void add_stream(ml_follow_run *r, const char *path)
+static void add_stream(ml_follow_run *r, const char *path, const char *name)
 {
     ml_followed *f = calloc(1, sizeof *f);
     if (!f || !(f->path = strdup(path)))
         ml_die("out of memory");
-    f->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    f->name_pid = strtoll(name + 8, NULL, 10);
+    f->fd = -1;
     ml_linebuf_init(&f->lines, ML_FOLLOW_LINE_MAX);
     if (r->n == r->cap) {
         r->cap = r->cap ? 2 * r->cap : 8;
@@ -93,7 +94,7 @@ static void scan_dir(ml_follow_run *r)
         if (asprintf(&path, "%s/%s", r->dir, e->d_name) < 0)
             ml_die("out of memory");
         if (!known(r, path))
-            add_stream(r, path);
+            add_stream(r, path, e->d_name);
         free(path);
     }
     closedir(d);
@@ -130,8 +131,7 @@ static void take_line(ml_followed *f, const char *text, size_t len)
         if (!ml_stream_add_record(f->s, o, 1, err, sizeof err)) {
             ml_stream_free(f->s); /* not a stream: stop reading it */
             f->s = NULL;
-            close(f->fd);
-            f->fd = -1;
+            f->done = true;
         }
     } else if (f->s) {
         if (!ml_stream_add_record(f->s, o, f->line, err, sizeof err))
@@ -147,14 +147,18 @@ static void take_line(ml_followed *f, const char *text, size_t len)
 
 static void read_stream(ml_followed *f)
 {
+    if (f->done)
+        return;
+    if (f->fd < 0 && (f->fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) < 0)
+        return;
     bool any = false;
-    while (f->fd >= 0) {
+    while (!f->done) {
         ssize_t n = ml_linebuf_read(&f->lines, f->fd);
         if (n <= 0)
             break; /* end of what was written so far (or an error: tried again next poll) */
         const char *text;
         size_t len;
-        while (f->fd >= 0 && (text = ml_linebuf_next(&f->lines, &len))) {
+        while (!f->done && (text = ml_linebuf_next(&f->lines, &len))) {
             take_line(f, text, len);
             any = true;
         }
@@ -163,13 +167,21 @@ static void read_stream(ml_followed *f)
     }
     if (any && f->s)
         ml_stream_finish(f->s);
+    if (f->s && f->s->has_end)
+        f->done = true; /* nothing follows an `end` record */
+    if (f->done) {
+        close(f->fd);
+        f->fd = -1;
+        ml_linebuf_free(&f->lines);
+    }
 }
 
-void ml_follow_run_poll(ml_follow_run *r)
+void ml_follow_run_poll(ml_follow_run *r, int64_t pid)
 {
     scan_dir(r);
     for (size_t i = 0; i < r->n; i++)
-        read_stream(r->streams[i]);
+        if (pid <= 0 || r->streams[i]->name_pid == pid)
+            read_stream(r->streams[i]);
 }
 
 ml_followed *ml_follow_run_pid(const ml_follow_run *r, int64_t pid)

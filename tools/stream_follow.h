@@ -33,7 +33,11 @@ typedef struct ml_trend_now {
 
 typedef struct ml_followed {
     char *path;
-    int fd;               /* -1 once given up (unreadable, or no valid header) */
+    int64_t name_pid;     /* the pid in the file name */
+    int fd;               /* open while the stream may grow; -1 before the first successful
+                           * open (tried again at each poll: descriptors may run out) and once
+                           * done */
+    bool done;            /* read up to its `end` record, or not a stream: never read again */
     ml_linebuf lines;
     size_t line;          /* lines read so far */
     ml_stream *s;         /* NULL until the header is read */
@@ -51,8 +55,10 @@ typedef struct ml_follow_run {
 void ml_follow_run_init(ml_follow_run *r, const char *dir);
 void ml_follow_run_free(ml_follow_run *r);
 
-/* Find new stream files and read everything appended to each. */
-void ml_follow_run_poll(ml_follow_run *r);
+/* Find new stream files and read everything appended to each (pid > 0: only the streams of
+ * that pid). A stream that reached its `end` record is closed, so a run with many processes
+ * does not hold a descriptor per process. */
+void ml_follow_run_poll(ml_follow_run *r, int64_t pid);
 
 /* The stream of `pid` with the highest seq that has a header (its current image), or NULL. */
 ml_followed *ml_follow_run_pid(const ml_follow_run *r, int64_t pid);

@@ -167,12 +167,29 @@ def plain_lines(suite):
     suite.check(not [n for n in os.listdir(outdir) if n.startswith("output.")], "no output log without a terminal")
 
 
+def plain_after_exec(suite):
+    """The traced program execs grow_linear: the lines follow the pid's new image."""
+    outdir = os.path.join(mt.new_dir("live-exec"), "run")
+    res = mt.run([mt.CLI, "run", "--live", "--interval", "200ms", "--out", outdir, "--", "/bin/sh", "-c",
+                  f"exec {shlex.quote(mt.program('grow_linear'))}"], timeout=90)
+    suite.eq("exit status", 0, res.returncode)
+    lines = [ln for ln in res.stdout.splitlines() if ln.startswith("t=")]
+    pids = {re.search(r" pid=(\d+) ", ln).group(1) for ln in lines}
+    suite.eq("one pid in the lines", 1, len(pids))
+    heaps = [size_bytes(re.search(r" heap=([\d.]+ (?:B|KiB|MiB|GiB)) ", ln).group(1)) for ln in lines]
+    suite.check(len(heaps) >= 2 and heaps[-1] >= 4 * (1 << 20),
+                f"the last lines show grow_linear's heap (MiBs), not the shell's (KiBs): {lines[-3:]}")
+    streams = mt.read_streams(outdir)
+    suite.eq("stream images of the pid", [0, 1], sorted(s.header["seq"] for s in streams))
+
+
 def main():
     suite = mt.Suite("e2e-live")
     mt.require_tools(suite)
     suite.case("tty view in tmux", tty_view)
     suite.case("Ctrl-C in the view", ctrl_c)
     suite.case("plain lines without a terminal", plain_lines)
+    suite.case("plain lines follow exec", plain_after_exec)
     suite.finish()
 
 

@@ -185,6 +185,22 @@ def webhook_unreachable(suite):
     suite.check("memlens: run directory" in res.stderr, f"the summary still follows: {res.stderr!r}")
 
 
+def no_alerts(suite):
+    """Every rule off: no alert, so the command is never run and nothing is posted."""
+    base = mt.new_dir("run-alerts-none")
+    cmd, out, _ = exec_command(base)
+    url = f"http://127.0.0.1:{free_port()}/hook"
+    res, streams = memlens_run(suite, [mt.program("churn")],
+                               {"MEMLENS_WARN": "0", "MEMLENS_CRIT": "0", "MEMLENS_EMERG": "0",
+                                "MEMLENS_GROWTH_ALERT": "0", "MEMLENS_SITE_MAX": "0"},
+                               options=("--alert-exec", cmd, "--alert-webhook", url))
+    suite.eq("exit status", 0, res.returncode)
+    suite.eq("stream alerts", [], streams[0].of_type("alert"))
+    suite.check(streams[0].of_type("snapshot"), "the run had snapshots (rules were evaluated)")
+    suite.check(not os.path.exists(out), "--alert-exec command never ran")
+    suite.check("ALERT" not in res.stderr and "alert-" not in res.stderr, f"nothing on stderr: {res.stderr!r}")
+
+
 def bad_pipe_lines(suite):
     """A traced shell writes a malformed line, a line over 64 KiB and a non-alert record to
     MEMLENS_ALERT_FD, then exits 3: one warning each, the run goes on and keeps status 3."""
@@ -221,6 +237,7 @@ def main():
     suite.case("--alert-webhook to a local receiver", webhook)
     suite.case("MEMLENS_ALERT_LIMIT through memlens run", rate_limit)
     suite.case("unreachable webhook", webhook_unreachable)
+    suite.case("no alert: nothing run or sent", no_alerts)
     suite.case("malformed and over-long alert pipe lines", bad_pipe_lines)
     suite.case("bad flags and --help", bad_flags)
     suite.finish()
