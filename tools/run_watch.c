@@ -28,6 +28,27 @@
 
 static int signal_pipe[2] = {-1, -1};
 
+/* The signals the loop takes over, and their dispositions before, restored when it ends (a
+ * SIGTERM during the summary kills memlens as before; nohup's ignored SIGHUP stays ignored). */
+static const int taken[] = {SIGCHLD, SIGWINCH, SIGTERM, SIGHUP, SIGPIPE};
+#define NTAKEN (sizeof taken / sizeof *taken)
+static struct sigaction saved_actions[NTAKEN];
+static bool was_taken[NTAKEN];
+
+static void take_signal(size_t i, void (*handler)(int), int flags)
+{
+    struct sigaction sa = {.sa_handler = handler, .sa_flags = flags};
+    sigemptyset(&sa.sa_mask);
+    was_taken[i] = sigaction(taken[i], &sa, &saved_actions[i]) == 0;
+}
+
+static void restore_signals(void)
+{
+    for (size_t i = 0; i < NTAKEN; i++)
+        if (was_taken[i])
+            sigaction(taken[i], &saved_actions[i], NULL);
+}
+
 static void on_signal(int sig)
 {
     int saved = errno;
@@ -41,14 +62,13 @@ void ml_watch_prepare(bool tty_view)
 {
     if (pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
         ml_die("pipe: %s", strerror(errno));
-    struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART | SA_NOCLDSTOP};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGCHLD, &sa, NULL);
-    if (tty_view) {
-        sa.sa_flags = SA_RESTART;
-        sigaction(SIGWINCH, &sa, NULL);
-        sigaction(SIGTERM, &sa, NULL);
-        sigaction(SIGHUP, &sa, NULL);
+    take_signal(0, on_signal, SA_RESTART | SA_NOCLDSTOP);
+    for (size_t i = 1; tty_view && i <= 3; i++) {
+        take_signal(i, on_signal, SA_RESTART);
+        if (was_taken[i] && saved_actions[i].sa_handler == SIG_IGN) { /* stays ignored */
+            sigaction(taken[i], &saved_actions[i], NULL);
+            was_taken[i] = false;
+        }
     }
 }
 
@@ -153,6 +173,7 @@ static void take_signals(watch *w)
                 ml_live_frame(w->live);
             } else if (sigs[i] == SIGTERM || sigs[i] == SIGHUP) {
                 end_view(w); /* leave the terminal as it was, then die of the signal */
+                restore_signals();
                 signal(sigs[i], SIG_DFL);
                 raise(sigs[i]);
             }
@@ -180,7 +201,8 @@ static int64_t now_ms(void)
 int ml_watch_run(const ml_watch_opts *o)
 {
     watch w = {.o = o, .alert_fd = o->alert_fd};
-    signal(SIGPIPE, SIG_IGN); /* a closed stdout or webhook socket is an error, not a death */
+    take_signal(4, SIG_IGN, 0); /* a closed stdout or webhook socket is an error, not a death;
+                                 * after fork: the child keeps its own disposition */
     ml_follow_run_init(&w.run, o->rundir);
     w.sym = ml_sym_new();
     ml_linebuf_init(&w.alerts, ML_ALERT_LINE_MAX);
@@ -228,7 +250,7 @@ int ml_watch_run(const ml_watch_opts *o)
         ml_live_frame(w.live);
     end_view(&w);
     ml_alert_delivery_finish(w.delivery, ML_WATCH_FINISH_MS);
-    signal(SIGCHLD, SIG_DFL);
+    restore_signals();
     if (w.alert_fd >= 0)
         close(w.alert_fd);
     if (out_fd >= 0)
