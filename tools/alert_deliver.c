@@ -40,6 +40,7 @@ struct ml_alert_delivery {
     int output_fd;
     pid_t running[ML_ALERT_EXEC_MAX]; /* 0: free slot */
     size_t exec_dropped, exec_failed;
+    bool stopping;                   /* finish stops the commands still running: no report */
     /* webhook */
     const char *url;
     pthread_t worker;
@@ -142,7 +143,11 @@ static void run_command(ml_alert_delivery *d, const char *json, size_t len, cons
     sigemptyset(&none);
     posix_spawnattr_setsigdefault(&attr, &defaults);
     posix_spawnattr_setsigmask(&attr, &none);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+    /* its own process group: the terminal's Ctrl-C is for the traced program, and a command
+     * still running at the end is stopped with everything it started */
+    posix_spawnattr_setpgroup(&attr, 0);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK |
+                                        POSIX_SPAWN_SETPGROUP);
     char *argv[] = {"sh", "-c", (char *)d->exec_cmd, NULL};
     pid_t child = 0;
     int rc = env ? posix_spawn(&child, "/bin/sh", &fa, &attr, argv, env) : ENOMEM;
@@ -166,7 +171,9 @@ bool ml_alert_delivery_reaped(ml_alert_delivery *d, pid_t pid, int status)
         if (d->running[i] != pid)
             continue;
         d->running[i] = 0;
-        if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
+        if (d->stopping) {
+            /* stopped by finish, already reported */
+        } else if (WIFEXITED(status) && WEXITSTATUS(status) != 0) {
             d->exec_failed++;
             notef(d, "alert-exec: command exited with status %d: %s", WEXITSTATUS(status),
                   d->exec_cmd);
@@ -375,6 +382,28 @@ static long ms_left(const struct timespec *deadline)
     return (deadline->tv_sec - now.tv_sec) * 1000 + (deadline->tv_nsec - now.tv_nsec) / 1000000;
 }
 
+/* Reap the commands that end before the deadline (CLOCK_MONOTONIC). */
+static void reap_until(ml_alert_delivery *d, const struct timespec *deadline)
+{
+    while (ml_alert_delivery_running(d) && ms_left(deadline) > 0) {
+        for (size_t i = 0; i < ML_ALERT_EXEC_MAX; i++) {
+            int status;
+            if (d->running[i] && waitpid(d->running[i], &status, WNOHANG) == d->running[i])
+                ml_alert_delivery_reaped(d, d->running[i], status);
+        }
+        if (ml_alert_delivery_running(d))
+            nanosleep(&(struct timespec){0, 20 * 1000000L}, NULL);
+    }
+}
+
+/* Signal the process group of every command still running. */
+static void stop_commands(ml_alert_delivery *d, int sig)
+{
+    for (size_t i = 0; i < ML_ALERT_EXEC_MAX; i++)
+        if (d->running[i])
+            kill(-d->running[i], sig);
+}
+
 void ml_alert_delivery_finish(ml_alert_delivery *d, int timeout_ms)
 {
     if (!d)
@@ -387,20 +416,28 @@ void ml_alert_delivery_finish(ml_alert_delivery *d, int timeout_ms)
         deadline.tv_sec++;
         deadline.tv_nsec -= 1000000000L;
     }
-    /* commands: reap them here (the caller's loop is over) */
-    while (ml_alert_delivery_running(d) && ms_left(&deadline) > 0) {
-        for (size_t i = 0; i < ML_ALERT_EXEC_MAX; i++) {
-            int status;
-            if (d->running[i] && waitpid(d->running[i], &status, WNOHANG) == d->running[i])
-                ml_alert_delivery_reaped(d, d->running[i], status);
-        }
-        if (ml_alert_delivery_running(d))
-            nanosleep(&(struct timespec){0, 20 * 1000000L}, NULL);
-    }
+    /* commands: reap them here (the caller's loop is over); those still running at the
+     * deadline are stopped, so that none holds memlens's stdout/stderr open after it exits */
+    reap_until(d, &deadline);
     size_t still = ml_alert_delivery_running(d);
-    if (still)
-        notef(d, "alert-exec: %zu command%s still running after %d s, not waited for", still,
+    if (still) {
+        notef(d, "alert-exec: %zu command%s still running after %d s: stopped (SIGTERM)", still,
               still == 1 ? "" : "s", timeout_ms / 1000);
+        d->stopping = true;
+        stop_commands(d, SIGTERM);
+        struct timespec grace;
+        clock_gettime(CLOCK_MONOTONIC, &grace);
+        grace.tv_nsec += 200 * 1000000L;
+        if (grace.tv_nsec >= 1000000000L) {
+            grace.tv_sec++;
+            grace.tv_nsec -= 1000000000L;
+        }
+        reap_until(d, &grace);
+        stop_commands(d, SIGKILL);
+        for (size_t i = 0; i < ML_ALERT_EXEC_MAX; i++)
+            if (d->running[i] && waitpid(d->running[i], NULL, 0) == d->running[i])
+                d->running[i] = 0;
+    }
     if (d->exec_dropped)
         notef(d, "alert-exec: %zu alert%s dropped (%d commands already running)", d->exec_dropped,
               d->exec_dropped == 1 ? "" : "s", ML_ALERT_EXEC_MAX);

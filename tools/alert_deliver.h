@@ -13,7 +13,8 @@
  *             with libcurl (5 s connect and total timeouts), from a bounded queue
  *             (ML_ALERT_QUEUE_MAX; alerts beyond it are dropped and counted). The first failure
  *             prints one line; later failures are counted and reported in one line at the end.
- * ml_alert_delivery_finish waits at most a given time for what is in flight.
+ * ml_alert_delivery_finish waits at most a given time for what is in flight; commands still
+ * running then are stopped (SIGTERM to their process group, SIGKILL 200 ms later).
  */
 #ifndef MEMLENS_TOOLS_ALERT_DELIVER_H
 #define MEMLENS_TOOLS_ALERT_DELIVER_H
@@ -51,9 +52,9 @@ bool ml_alert_delivery_reaped(ml_alert_delivery *d, pid_t pid, int status);
 /* Commands still running. */
 size_t ml_alert_delivery_running(const ml_alert_delivery *d);
 
-/* Wait up to timeout_ms for running commands (reaped here) and queued webhook posts, report
- * drops and what was left unfinished (one line each), and release d (threads still busy are
- * abandoned, not joined). */
+/* Wait up to timeout_ms for running commands (reaped here; stopped at the deadline) and queued
+ * webhook posts, report drops and what was left unfinished (one line each), and release d (a
+ * webhook thread still busy is abandoned, not joined). */
 void ml_alert_delivery_finish(ml_alert_delivery *d, int timeout_ms);
 
 #endif

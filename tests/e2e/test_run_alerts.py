@@ -201,6 +201,20 @@ def no_alerts(suite):
     suite.check("ALERT" not in res.stderr and "alert-" not in res.stderr, f"nothing on stderr: {res.stderr!r}")
 
 
+def exec_stopped(suite):
+    """Commands still running when the deliveries' time is up are stopped, with everything they
+    started: memlens then exits and nothing holds its stderr open (communicate returns)."""
+    root, _ = fake_cgroup(MAX * 8 // 10)
+    res, streams = memlens_run(suite, [mt.program("churn")], {"MEMLENS_CGROUP_ROOT": root, **LEVELS_80},
+                               options=("--alert-exec", "sleep 300; echo never"))
+    suite.eq("exit status", 0, res.returncode)
+    suite.eq("stream alerts", 2, len(streams[0].of_type("alert")))
+    lines = [ln for ln in res.stderr.splitlines() if "alert-exec" in ln]
+    suite.eq("one line about the stopped commands",
+             ["memlens: alert-exec: 2 commands still running after 5 s: stopped (SIGTERM)"], lines)
+    suite.check("never" not in res.stdout, "the commands did not go on")
+
+
 def bad_pipe_lines(suite):
     """A traced shell writes a malformed line, a line over 64 KiB and a non-alert record to
     MEMLENS_ALERT_FD, then exits 3: one warning each, the run goes on and keeps status 3."""
@@ -238,6 +252,7 @@ def main():
     suite.case("MEMLENS_ALERT_LIMIT through memlens run", rate_limit)
     suite.case("unreachable webhook", webhook_unreachable)
     suite.case("no alert: nothing run or sent", no_alerts)
+    suite.case("commands still running at the end are stopped", exec_stopped)
     suite.case("malformed and over-long alert pipe lines", bad_pipe_lines)
     suite.case("bad flags and --help", bad_flags)
     suite.finish()
