@@ -276,6 +276,8 @@ static void *webhook_worker(void *arg)
         d->busy = false;
         if (ok) {
             d->posted++;
+        } else if (atomic_load(&d->abort_posts)) {
+            /* given up by ml_alert_delivery_finish, which says so */
         } else if (d->failed++ == 0) {
             char line[NOTE_LEN];
             snprintf(line, sizeof line, "alert-webhook: POST %s failed: %s", d->url, err);
@@ -404,35 +406,38 @@ static void stop_commands(ml_alert_delivery *d, int sig)
             kill(-d->running[i], sig);
 }
 
+/* now + ms on CLOCK_MONOTONIC */
+static struct timespec in_ms(long ms)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    t.tv_sec += ms / 1000;
+    t.tv_nsec += (ms % 1000) * 1000000L;
+    if (t.tv_nsec >= 1000000000L) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000L;
+    }
+    return t;
+}
+
 void ml_alert_delivery_finish(ml_alert_delivery *d, int timeout_ms)
 {
     if (!d)
         return;
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    /* the last second is for stopping what is still running */
+    long grace_ms = timeout_ms > 2000 ? 1000 : timeout_ms / 2;
+    struct timespec deadline = in_ms(timeout_ms), soft = in_ms(timeout_ms - grace_ms);
     /* commands: reap them here (the caller's loop is over); those still running at the
      * deadline are stopped, so that none holds memlens's stdout/stderr open after it exits */
-    reap_until(d, &deadline);
+    reap_until(d, &soft);
     size_t still = ml_alert_delivery_running(d);
     if (still) {
         notef(d, "alert-exec: %zu command%s still running after %d s: stopped (SIGTERM)", still,
               still == 1 ? "" : "s", timeout_ms / 1000);
         d->stopping = true;
         stop_commands(d, SIGTERM);
-        struct timespec grace;
-        clock_gettime(CLOCK_MONOTONIC, &grace);
-        grace.tv_nsec += 200 * 1000000L;
-        if (grace.tv_nsec >= 1000000000L) {
-            grace.tv_sec++;
-            grace.tv_nsec -= 1000000000L;
-        }
-        reap_until(d, &grace);
+        struct timespec term = in_ms(200);
+        reap_until(d, &term);
         stop_commands(d, SIGKILL);
         for (size_t i = 0; i < ML_ALERT_EXEC_MAX; i++)
             if (d->running[i] && waitpid(d->running[i], NULL, 0) == d->running[i])
@@ -445,13 +450,24 @@ void ml_alert_delivery_finish(ml_alert_delivery *d, int timeout_ms)
         free(d);
         return;
     }
+    /* webhook: posts go on until the soft deadline; then the one in progress is aborted (libcurl
+     * asks its progress callback about once a second at least) and the rest are not tried */
     pthread_mutex_lock(&d->lock);
     while ((d->count || d->busy) &&
-           pthread_cond_timedwait(&d->changed, &d->lock, &deadline) != ETIMEDOUT)
+           pthread_cond_timedwait(&d->changed, &d->lock, &soft) != ETIMEDOUT)
         ;
-    size_t unfinished = d->count + d->busy, failed = d->failed, dropped = d->queue_dropped;
+    size_t unfinished = d->count + d->busy;
+    size_t failed = d->failed, dropped = d->queue_dropped;
+    for (; d->count; d->count--) { /* not tried */
+        free(d->queue[d->head]);
+        d->head = (d->head + 1) % ML_ALERT_QUEUE_MAX;
+    }
+    atomic_store(&d->abort_posts, true);
     d->stop = true;
     pthread_cond_broadcast(&d->changed);
+    while (d->busy && pthread_cond_timedwait(&d->changed, &d->lock, &deadline) != ETIMEDOUT)
+        ;
+    bool worker_busy = d->busy;
     pthread_mutex_unlock(&d->lock);
     ml_alert_delivery_poll(d); /* the first failure, if not passed on yet */
     if (failed > 1)
@@ -459,13 +475,11 @@ void ml_alert_delivery_finish(ml_alert_delivery *d, int timeout_ms)
     if (dropped)
         notef(d, "alert-webhook: %zu alert%s dropped (queue of %d full)", dropped,
               dropped == 1 ? "" : "s", ML_ALERT_QUEUE_MAX);
-    if (unfinished) {
-        /* the worker is abandoned, not joined: it may still use d, which is never freed */
-        atomic_store(&d->abort_posts, true);
-        notef(d, "alert-webhook: %zu POST%s not completed after %d s, abandoned", unfinished,
+    if (unfinished)
+        notef(d, "alert-webhook: %zu POST%s not completed after %d s, given up", unfinished,
               unfinished == 1 ? "" : "s", timeout_ms / 1000);
-        return;
-    }
+    if (worker_busy)
+        return; /* abandoned, not joined: it may still use d, which is therefore never freed */
     pthread_join(d->worker, NULL);
     curl_global_cleanup();
     close(d->wake[0]);
