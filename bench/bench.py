@@ -2,9 +2,9 @@
 """bench.py — memlens overhead against the plain run, heaptrack and LeakSanitizer (run via bench/run).
 
 Model: a *workload* is one command (a C program built here, or python3 on a script). Each *tool*
-(plain, memlens, heaptrack, lsan) turns it into a command line and an environment, with a fresh
-output directory per run. For every workload the tools run interleaved (plain, memlens, heaptrack,
-lsan, plain, ...) N times; the table shows each tool's median wall time as a ratio to the plain
+(plain, memlens, sampled = memlens with MEMLENS_SAMPLE, heaptrack, lsan) turns it into a command line
+and an environment, with a fresh output directory per run. For every workload the tools run
+interleaved (plain, memlens, sampled, heaptrack, lsan, plain, ...) N times; the table shows each tool's median wall time as a ratio to the plain
 median of the same invocation, the bytes it wrote, and the peak RSS from wait4's rusage.
 Only the Python standard library is used.
 """
@@ -25,7 +25,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-TOOLS = ("plain", "memlens", "heaptrack", "lsan")
+TOOLS = ("plain", "memlens", "sampled", "heaptrack", "lsan")   # sampled: memlens with MEMLENS_SAMPLE
 
 
 # ---------------------------------------------------------------- workloads
@@ -163,7 +163,7 @@ def clean_env():
     return env
 
 
-def tool_command(tool, w, bins, lib, outdir, quick, memlens_env):
+def tool_command(tool, w, bins, lib, outdir, quick, memlens_env, sample="512KiB"):
     """argv and env of one run of workload w under tool, writing into outdir."""
     args = w.quick_args if quick else w.args
     env = clean_env()
@@ -177,9 +177,11 @@ def tool_command(tool, w, bins, lib, outdir, quick, memlens_env):
     # /usr/bin/time (the RSS probe wrapped around every run) is not tracked; plain and the peers
     # pay the same extra exec.
     argv = ["env", bins[w.binary]] + args
-    if tool == "memlens":
+    if tool in ("memlens", "sampled"):
         env["MEMLENS_OUT"] = outdir
         env.update(memlens_env)
+        if tool == "sampled":
+            env["MEMLENS_SAMPLE"] = sample
         return ["env", "LD_PRELOAD=" + lib] + argv[1:], env
     if tool == "heaptrack":
         return ["env", "heaptrack", "-o", os.path.join(outdir, "heaptrack.out")] + argv[1:], env
@@ -259,10 +261,12 @@ def run_once(argv, env, timeout, log_path, as_limit=None):
     return seconds, cpu, rc, rss, fired.is_set()
 
 
-def memlens_allocations(outdir):
-    """Allocations counted in the streams of outdir (sum of `sites` deltas), or None if unreadable;
-    a check that the tracker saw the work it was timed on."""
-    total, seen = 0, False
+def memlens_stream_figures(outdir):
+    """(allocations, map bytes per live block) from the streams of outdir. Allocations: the sum of
+    `sites` deltas, None if unreadable (a check that the tracker saw the work it was timed on; in
+    sampled mode in 1/256 units, so not shown). Map bytes per block: the largest tracker_bytes /
+    heap_blocks of the snapshots holding at least 100k live blocks, else None."""
+    total, seen, per_block = 0, False, None
     for name in os.listdir(outdir):
         if not name.endswith(".jsonl"):
             continue
@@ -275,7 +279,10 @@ def memlens_allocations(outdir):
                 if rec.get("type") == "sites":
                     seen = True
                     total += sum(row[1] for row in rec.get("d", []))
-    return total if seen else None
+                elif rec.get("type") == "snapshot" and rec.get("heap_blocks", 0) >= 100000 and "tracker_bytes" in rec:
+                    b = rec["tracker_bytes"] / rec["heap_blocks"]
+                    per_block = b if per_block is None else max(per_block, b)
+    return (total if seen else None), per_block
 
 
 # ---------------------------------------------------------------- table
@@ -311,6 +318,9 @@ def main():
                     help="only these workloads (name, prefix such as churn, or a comma list); repeatable")
     ap.add_argument("--no-heaptrack", action="store_true", help="do not run heaptrack")
     ap.add_argument("--no-lsan", action="store_true", help="do not run LeakSanitizer")
+    ap.add_argument("--no-sampled", action="store_true", help="do not run memlens in sampled mode")
+    ap.add_argument("--sample", default="512KiB", metavar="SIZE",
+                    help="MEMLENS_SAMPLE of the sampled runs (default 512KiB)")
     ap.add_argument("--timeout", type=float, default=60, help="seconds per run before it is killed (default 60)")
     ap.add_argument("--memlens-env", action="append", default=[], metavar="VAR=VALUE",
                     help="extra environment for the memlens runs, e.g. MEMLENS_DEPTH=16; repeatable")
@@ -340,6 +350,8 @@ def main():
         missing["heaptrack"] = "--no-heaptrack"
     elif not shutil.which("heaptrack"):
         missing["heaptrack"] = "heaptrack not installed"
+    if args.no_sampled:
+        missing["sampled"] = "--no-sampled"
     if args.no_lsan:
         missing["lsan"] = "--no-lsan"
     else:
@@ -353,6 +365,7 @@ def main():
     log_path = os.path.join(scratch, "programs.log")
     print("# memlens bench  %s  %s, %d cores, %s"
           % (datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), platform.node(), os.cpu_count(), platform.release()))
+    print("# sampled = memlens with MEMLENS_SAMPLE=%s" % args.sample)
     print("# library: %s (%s)%s" % (lib, lib_kind,
                                     "  env: " + " ".join("%s=%s" % kv for kv in memlens_env.items()) if memlens_env else ""))
     print("# median of %d interleaved runs%s; ratio = tool median / plain median; "
@@ -372,7 +385,7 @@ def main():
         for w in chosen:
             active = [t for t in tools if t != "lsan" or w.lsan]
             # One untimed plain run: page cache, python's .pyc files.
-            argv, env = tool_command("plain", w, bins, lib, scratch, args.quick, memlens_env)
+            argv, env = tool_command("plain", w, bins, lib, scratch, args.quick, memlens_env, args.sample)
             run_once(argv, env, args.timeout, log_path)
             res = {t: [] for t in active}
             broken = {}
@@ -381,12 +394,12 @@ def main():
                     if t in broken:
                         continue
                     outdir = tempfile.mkdtemp(prefix=t + "-", dir=scratch)
-                    argv, env = tool_command(t, w, bins, lib, outdir, args.quick, memlens_env)
+                    argv, env = tool_command(t, w, bins, lib, outdir, args.quick, memlens_env, args.sample)
                     seconds, cpu, rc, rss, timed_out = run_once(argv, env, args.timeout, log_path,
                                                            HEAPTRACK_AS_LIMIT if t == "heaptrack" else None)
                     out = dir_bytes(outdir)
                     if t == "memlens" and i == 0 and not timed_out:
-                        res.setdefault("memlens-allocs", memlens_allocations(outdir))
+                        res.setdefault("memlens-figures", memlens_stream_figures(outdir))
                     shutil.rmtree(outdir, ignore_errors=True)
                     if timed_out:
                         broken[t] = "TIMEOUT after %gs (run %d)" % (args.timeout, i + 1)
@@ -425,9 +438,11 @@ def main():
                 if t in broken:
                     note.append("then " + broken[t])
                 if t == "memlens":
-                    seen = res.get("memlens-allocs")
+                    seen, per_block = res.get("memlens-figures", (None, None))
                     note.append("allocations seen %s" % fmt_count(seen) if seen is not None
                                 else "NO STREAM WITH COUNTS WRITTEN")
+                    if per_block is not None:
+                        note.append("map %.1f B/live block" % per_block)
                 if t == "heaptrack":
                     note.append("RSS: largest of heaptrack's processes")
                 cpu = statistics.median(r.cpu for r in rs)
@@ -442,14 +457,19 @@ def main():
         shutil.rmtree(scratch, ignore_errors=True)
 
     print()
-    print("%-14s %8s %10s %8s   (wall-time ratios, medians)" % ("summary", "memlens", "heaptrack", "lsan"))
+    print("%-14s %8s %8s %10s %8s   (wall-time ratios, medians)" % ("summary", "memlens", "sampled", "heaptrack", "lsan"))
     for name, r in summary:
-        print("%-14s %8s %10s %8s" % (name, r.get("memlens", "n/a"), r.get("heaptrack", "n/a"), r.get("lsan", "n/a")))
+        print("%-14s %8s %8s %10s %8s" % (name, r.get("memlens", "n/a"), r.get("sampled", "n/a"), r.get("heaptrack", "n/a"),
+                                         r.get("lsan", "n/a")))
+    by_name = dict(summary)
+    one, eight = by_name.get("churn-1t", {}).get("memlens", ""), by_name.get("churn-8t", {}).get("memlens", "")
+    if one.endswith("x") and eight.endswith("x"):
+        print("threads: full-mode ratio churn-8t / churn-1t = %.2f (target <= 1.25)" % (float(eight[:-1]) / float(one[:-1])))
     print("total %.0fs" % (time.perf_counter() - started))
     for f in failures:
         print("FAILED: " + f)
     # A peer tool failing (heaptrack on `sites`) is reported, not an error of this benchmark.
-    return 1 if any(f.split(": ")[0].endswith((" under plain", " under memlens")) for f in failures) else 0
+    return 1 if any(f.split(": ")[0].endswith((" under plain", " under memlens", " under sampled")) for f in failures) else 0
 
 
 if __name__ == "__main__":

@@ -278,6 +278,13 @@ static uint64_t site_live(uint32_t site, void *arg) {
     return live < (1ull << 62) ? live : 0;
 }
 
+static void site_sample(uint32_t site, void *arg, struct ml_trends_site_sample *out) {
+    const struct ml_site *s = site < emitted_sites ? ml_site_get(site) : NULL;
+    out->live_bytes = site_live(site, arg);
+    out->allocated_bytes = site < emitted_sites ? totals[site].allocated_bytes : 0;
+    out->is_mmap = s && ml_kind_is_mmap(s->kind);
+}
+
 /* The ML_ALERT_SITES sites holding the most live bytes (from `totals`), descending. */
 static unsigned largest_sites(uint32_t *ids, uint64_t *live) {
     unsigned n = 0;
@@ -297,8 +304,8 @@ static void analyse(uint64_t now, const struct snapshot_values *values) {
     uint32_t ids[ML_ALERT_SITES];
     uint64_t live[ML_ALERT_SITES];
     unsigned n = largest_sites(ids, live);
+    ml_trends_sites(now, ids, n < ML_TRENDS_TOP_SITES ? n : ML_TRENDS_TOP_SITES, site_sample, NULL);
     ml_trends_process(now, values->rss, values->heap_live, values->mmap_live);
-    ml_trends_sites(now, ids, n < ML_TRENDS_TOP_SITES ? n : ML_TRENDS_TOP_SITES, site_live, NULL);
     struct ml_alert_input input = {
         .t_ns = now, .rss = values->rss, .cgroup_known = values->cgroup_known,
         .cgroup_current = values->cgroup_current, .cgroup_limit = values->cgroup_limit,

@@ -58,7 +58,8 @@ const char *ml_pattern_name(enum ml_pattern pattern);
 struct ml_pattern_inputs {
     double trim_retained_fraction;   /* share of the metric not returned by the last malloc_trim(0):
                                         value after / value before, 0..1 (1: nothing came back) */
-    double live_block_median_age_s;  /* median age of the growing site's live blocks, seconds */
+    double live_block_median_age_s;  /* median age of the growing site's live blocks, seconds (a lower
+                                        bound from its counters: ml_block_age.h) */
     double prior_peak;               /* highest value of the metric before the window, bytes */
 };
 #define ML_PATTERN_INPUTS_NONE {-1.0, -1.0, -1.0}

@@ -5,9 +5,12 @@
  * metric with the highest value that has left its window (the "prior peak" signal); `site_slots[]`, a
  * fixed table of per-site series: a site enters when it is among the top sites of a snapshot, taking
  * the slot that has been out of the top the longest; every slot is sampled at each snapshot so that a
- * window has no holes while the site stays interesting. */
+ * window has no holes while the site stays interesting. A slot keeps two series sampled together: the
+ * site's live bytes (analysed) and its cumulative allocated bytes, from which ml_block_age.c estimates
+ * the median age of its live blocks; the process metrics use the age of their fastest-growing site. */
 #define _GNU_SOURCE
 #include "ml_trends.h"
+#include "ml_block_age.h"
 #include "ml_out.h"
 #include "ml_prim.h"
 
@@ -20,6 +23,7 @@ struct tracked {
     struct ml_series series;
     double prior_peak;                     /* max value dropped from the window; -1 none yet */
     struct ml_pattern_result result;
+    double block_age_s;                    /* input of the latest analysis; NaN unknown */
     bool analysed;
 };
 
@@ -27,6 +31,8 @@ static struct tracked process[ML_TREND_METRICS];
 static struct site_slot {
     uint32_t site;                         /* 0: free */
     uint64_t last_top;                     /* snapshot number when it was last among the top sites */
+    bool is_mmap;
+    struct ml_series allocated;            /* cumulative allocated bytes, sampled with tracked.series */
     struct tracked tracked;
 } site_slots[SITE_SLOTS];
 static unsigned window;
@@ -34,6 +40,8 @@ static uint64_t snapshot_number;
 static double trim_retained = -1.0;        /* rss_after / rss_before of the latest trim; -1 none */
 
 static const char *const metric_names[ML_TREND_METRICS] = { "rss", "heap", "mmap" };
+_Static_assert(ML_TREND_RSS == (int)ML_BLOCK_AGE_RSS && ML_TREND_HEAP == (int)ML_BLOCK_AGE_HEAP &&
+               ML_TREND_MMAP == (int)ML_BLOCK_AGE_MMAP, "a metric is its own block-age kind");
 
 void ml_trends_reset(unsigned window_samples) {
     window = window_samples;
@@ -89,13 +97,15 @@ static void push(struct tracked *t, uint64_t t_ns, double value) {
     ml_series_push(s, t_ns, value);
 }
 
-static void analyse_and_write(struct tracked *t, uint64_t t_ns, const char *metric, uint32_t site) {
+/* Analyses the window with `block_age_s` (NaN unknown) as the age signal and writes its record. */
+static void analyse_and_write(struct tracked *t, uint64_t t_ns, const char *metric, uint32_t site, double block_age_s) {
     t->analysed = false;
     if (t->series.count < ML_WINDOW_MIN) return;
     struct ml_pattern_inputs inputs = ML_PATTERN_INPUTS_NONE;
     inputs.trim_retained_fraction = trim_retained;
-    inputs.live_block_median_age_s = NAN;    /* block ages are not tracked */
+    inputs.live_block_median_age_s = block_age_s;
     inputs.prior_peak = t->prior_peak;
+    t->block_age_s = block_age_s;
     ml_pattern_analyze(&t->series, &inputs, &t->result);
     if (t->result.pattern == ML_PATTERN_INSUFFICIENT) return;
     t->analysed = true;
@@ -109,15 +119,22 @@ static void analyse_and_write(struct tracked *t, uint64_t t_ns, const char *metr
     out_double("r2", t->result.r2 < 0 ? 0 : t->result.r2, 4);
     ml_out_u64("confidence", t->result.confidence);
     ml_out_u64("samples", t->result.samples);
+    if (t->result.parts.has_age) out_double("block_age_s", block_age_s, 3);
     ml_out_end();
 }
 
 void ml_trends_process(uint64_t t_ns, uint64_t rss, int64_t heap_live, uint64_t mmap_live) {
     double values[ML_TREND_METRICS] = { (double)rss, (double)(heap_live > 0 ? heap_live : 0), (double)mmap_live };
-    snapshot_number++;
+    struct ml_block_age_site ages[SITE_SLOTS];
+    for (unsigned i = 0; i < SITE_SLOTS; i++) {
+        const struct tracked *t = &site_slots[i].tracked;
+        ages[i] = (struct ml_block_age_site){ site_slots[i].site && t->analysed ? &t->result : NULL,
+                                              t->block_age_s, site_slots[i].is_mmap };
+    }
     for (int m = 0; m < ML_TREND_METRICS; m++) {
         push(&process[m], t_ns, values[m]);
-        analyse_and_write(&process[m], t_ns, metric_names[m], 0);
+        analyse_and_write(&process[m], t_ns, metric_names[m], 0,
+                          ml_block_age_of_growth(ages, SITE_SLOTS, (enum ml_block_age_metric)m));
     }
 }
 
@@ -127,7 +144,8 @@ static struct site_slot *slot_of(uint32_t site) {
     return NULL;
 }
 
-void ml_trends_sites(uint64_t t_ns, const uint32_t *sites, unsigned count, ml_trends_live_of *live_of, void *arg) {
+void ml_trends_sites(uint64_t t_ns, const uint32_t *sites, unsigned count, ml_trends_sample_of *sample_of, void *arg) {
+    snapshot_number++;
     for (unsigned k = 0; k < count; k++) {
         struct site_slot *slot = slot_of(sites[k]);
         if (!slot) {   /* take a free slot, else the one out of the top for the longest */
@@ -138,6 +156,7 @@ void ml_trends_sites(uint64_t t_ns, const uint32_t *sites, unsigned count, ml_tr
             }
             slot->site = sites[k];
             ml_series_init(&slot->tracked.series, window);
+            ml_series_init(&slot->allocated, window);
             slot->tracked.prior_peak = -1.0;
             slot->tracked.analysed = false;
         }
@@ -146,8 +165,14 @@ void ml_trends_sites(uint64_t t_ns, const uint32_t *sites, unsigned count, ml_tr
     for (unsigned i = 0; i < SITE_SLOTS; i++) {
         struct site_slot *slot = &site_slots[i];
         if (!slot->site) continue;
-        push(&slot->tracked, t_ns, (double)live_of(slot->site, arg));
-        if (slot->last_top == snapshot_number) analyse_and_write(&slot->tracked, t_ns, "site", slot->site);
+        struct ml_trends_site_sample sample;
+        sample_of(slot->site, arg, &sample);
+        slot->is_mmap = sample.is_mmap;
+        push(&slot->tracked, t_ns, (double)sample.live_bytes);
+        ml_series_push(&slot->allocated, t_ns, (double)sample.allocated_bytes);
+        if (slot->last_top == snapshot_number)
+            analyse_and_write(&slot->tracked, t_ns, "site", slot->site,
+                              ml_block_age_median_s(&slot->allocated, (double)sample.live_bytes));
         else slot->tracked.analysed = false;
     }
 }

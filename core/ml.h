@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "ml_unwind.h"
+
 #define ML_MAX_DEPTH 128
 #define ML_MAX_SITES (1u << 20)      /* site ids fit in 20 bits of a live-map entry */
 #define ML_MAX_THREADS 1024          /* concurrently registered threads; more share one atomic slot */
@@ -135,6 +137,19 @@ void ml_live_foreach(ml_live_visit *visit, void *arg);                /* locks o
 void ml_live_lock_all(void);
 void ml_live_unlock_all(void);
 uint64_t ml_live_memory_bytes(void);                                  /* tracker memory used by the map */
+static inline uint64_t ml_live_hash(uintptr_t ptr) {
+    uint64_t h = (uint64_t)ptr * 0x9E3779B97F4A7C15ull;
+    return h ^ (h >> 29);
+}
+/* Sampled mode's counting filter of recorded blocks (ml_live.c): false when ptr is surely not one, so
+ * that a free of an unrecorded block (nearly all of them) costs a hash and one byte read. */
+#define ML_LIVE_FILTER_BITS 16
+extern _Atomic uint8_t ml_live_filter[1u << ML_LIVE_FILTER_BITS];
+static inline unsigned ml_live_filter_index(uint64_t hash) { return (unsigned)(hash >> 32) & ((1u << ML_LIVE_FILTER_BITS) - 1); }
+static inline bool ml_live_may_hold(uintptr_t ptr) {
+    return !ml_config.sample_rate ||
+           atomic_load_explicit(&ml_live_filter[ml_live_filter_index(ml_live_hash(ptr))], memory_order_relaxed);
+}
 
 /* ---- mmap intervals (ml_maps.c) ---- */
 bool ml_maps_init(void);
@@ -152,9 +167,10 @@ void ml_maps_live(uint64_t *anon_bytes, uint64_t *file_bytes);
 
 /* ---- stack capture (ml_capture.c) ---- */
 bool ml_capture_init(void);
-/* Captures up to ml_config.depth return addresses, starting at the frame whose return address is
- * `caller` (the interposer's __builtin_return_address(0)); returns the number stored. */
-unsigned ml_capture(uintptr_t *frames, uintptr_t caller);
+/* Captures up to ml_config.depth return addresses of the calling thread's stack from `origin` (the
+ * interposer's caller, ML_ORIGIN_HERE()), or, when trim_at is not 0, from the frame whose return
+ * address is trim_at among the first few; returns the number stored. */
+unsigned ml_capture(uintptr_t *frames, const struct ml_origin *origin, uintptr_t trim_at);
 
 /* ---- sampled mode (ml_track.c) ----
  * Poisson sampling by bytes, as tcmalloc and jemalloc do: each thread counts allocated bytes down
@@ -176,12 +192,12 @@ void ml_sample_weights(uint64_t size, uint64_t *count, uint64_t *bytes);
 
 /* ---- tracking API used by the shim (ml_track.c) ---- */
 bool ml_track_init(void);          /* true on error; idempotent */
-void ml_track_alloc(void *ptr, uint64_t size, unsigned kind, uintptr_t caller);
+void ml_track_alloc(void *ptr, uint64_t size, unsigned kind, const struct ml_origin *origin);
 /* Removes a block before it is handed back; returns true if it was tracked. */
 bool ml_track_free_begin(void *ptr, uint64_t *size, uint32_t *site);
 void ml_track_free_commit(uint64_t size, uint32_t site, void *ptr);
 void ml_track_free_abort(void *ptr, uint64_t size, uint32_t site);  /* the free did not happen (realloc failed) */
-void ml_track_mmap(void *addr, uint64_t len, bool anonymous, uintptr_t caller);
+void ml_track_mmap(void *addr, uint64_t len, bool anonymous, const struct ml_origin *origin);
 void ml_track_munmap(void *addr, uint64_t len);
 void ml_track_mremap(void *old_addr, uint64_t old_len, void *new_addr, uint64_t new_len);
 

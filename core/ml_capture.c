@@ -1,6 +1,7 @@
 /* ml_capture.c — call-stack capture for the hot path: the fast cached-CFI unwinder (ml_unwind.c) when
  * every frame has a simple rule, else libunwind's unw_backtrace (its fast trace path with a per-thread
- * cache of unwind information); either way trimmed to start at the interposer's caller. */
+ * cache of unwind information); either way the stack starts at the interposer's caller, or at `trim_at` (the program's call of a
+ * buffer-like function whose allocation happens deeper, in glibc or libstdc++). */
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 
@@ -12,19 +13,24 @@ bool ml_capture_init(void) {
     return false;
 }
 
-unsigned ml_capture(uintptr_t *frames, uintptr_t caller) {
+unsigned ml_capture(uintptr_t *frames, const struct ml_origin *origin, uintptr_t trim_at) {
     enum { SKIP_MAX = 16 };   /* memlens frames, plus glibc/libstdc++ frames of a buffer-like call */
+    if (!trim_at) {           /* the common case: the stack starts at the origin, written in place */
+        unsigned n = ml_unwind_from(frames, ml_config.depth, origin);
+        if (n) return n;
+        trim_at = origin->ip;
+    }
     uintptr_t raw[ML_MAX_DEPTH + SKIP_MAX];
     unsigned want = ml_config.depth + SKIP_MAX;
-    int n = (int)ml_unwind(raw, want);
+    int n = trim_at != origin->ip ? (int)ml_unwind_from(raw, want, origin) : 0;
     if (n == 0) n = unw_backtrace((void **)raw, (int)want);
     if (n <= 0) {
-        frames[0] = caller;
+        frames[0] = trim_at;
         return 1;
     }
     unsigned start = 0;
     for (unsigned i = 0; i < (unsigned)n && i < SKIP_MAX; i++)
-        if (raw[i] == caller) { start = i; break; }
+        if (raw[i] == trim_at) { start = i; break; }
     unsigned depth = 0;
     for (unsigned i = start; i < (unsigned)n && depth < ml_config.depth; i++) frames[depth++] = raw[i];
     return depth;

@@ -4,8 +4,9 @@
  * tombstones), each behind its own spinlock, so any thread can free what another allocated, with no
  * global lock; shards are grouped by address region so that threads working in their own malloc
  * arenas do not even share cache lines (see shard_of). An entry is 16 bytes:
- * the address and a packed word (size: 44 bits, site: 20 bits); tables grow at 5/8 load, so the map
- * costs 26–51 bytes per live block. Table memory comes from ml_os_alloc, never from the host's malloc.
+ * the address and a packed word (size: 44 bits, site: 20 bits); tables grow at 3/4 load, so the map
+ * costs 21–43 bytes per live block (a table is between 3/8 and 3/4 full once it has grown). Table memory
+ * comes from ml_os_alloc, never from the host's malloc.
  * Each shard's fields are protected by its `lock`. */
 #include "ml.h"
 #include "ml_prim.h"
@@ -31,10 +32,7 @@ static struct shard shards[ML_LIVE_SHARDS];
 #define FIRST_CAP 16
 static struct entry first_tables[ML_LIVE_SHARDS][FIRST_CAP];
 
-static inline uint64_t mix(uintptr_t ptr) {
-    uint64_t h = (uint64_t)ptr * 0x9E3779B97F4A7C15ull;
-    return h ^ (h >> 29);
-}
+static inline uint64_t mix(uintptr_t ptr) { return ml_live_hash(ptr); }
 /* A shard is chosen by the 64 MiB region of the address (glibc gives each thread's arena its own
  * regions) and then by the address: blocks that one thread allocates and frees stay in a group of
  * 16 shards that other threads' blocks rarely share, so threads do not pass cache lines back and
@@ -43,6 +41,22 @@ static inline uint64_t mix(uintptr_t ptr) {
 static inline struct shard *shard_of(uintptr_t ptr, uint64_t h) {
     uint64_t region = ((uint64_t)(ptr >> 26) * 0x9E3779B97F4A7C15ull) >> 58;          /* 64 groups */
     return &shards[region * GROUP_SHARDS + (h >> 60)];                                /* 16 in a group */
+}
+
+/* Sampled mode: most frees are of blocks that were never recorded, and a shard holding a few sampled
+ * blocks would send each of them through its lock. A counting filter answers "surely not here" first:
+ * one byte per bucket of the address hash, counting the live recorded blocks of that bucket, updated
+ * with atomics (inserts and removes are rare in sampled mode); a count that reaches 255 stays there
+ * (the bucket then always says "maybe"). Its visibility argument is the empty shard's, below. The shim
+ * asks it (ml_live_may_hold) before anything else on a free. Full mode does not use it: nearly every
+ * free is of a recorded block. */
+_Atomic uint8_t ml_live_filter[1u << ML_LIVE_FILTER_BITS];
+static inline _Atomic uint8_t *filter_of(uint64_t h) { return &ml_live_filter[ml_live_filter_index(h)]; }
+static void filter_add(uint64_t h, int delta) {
+    _Atomic uint8_t *f = filter_of(h);
+    uint8_t v = atomic_load_explicit(f, memory_order_relaxed);
+    while (v != 255 && !atomic_compare_exchange_weak_explicit(f, &v, (uint8_t)(v + delta), memory_order_relaxed,
+                                                              memory_order_relaxed)) {}
 }
 
 bool ml_live_init(void) { return false; }
@@ -76,13 +90,16 @@ bool ml_live_insert(uintptr_t ptr, uint64_t size, uint32_t site) {
     struct shard *s = shard_of(ptr, h);
     uint64_t packed = (size > MAX_SIZE ? MAX_SIZE : size) << 20 | (site & SITE_MASK);
     ml_spin_lock(&s->lock);
-    if ((uint64_t)(s->count + 1) * 8 > (uint64_t)(s->mask + 1) * 5 && grow(s)) {
+    if ((uint64_t)(s->count + 1) * 4 > (uint64_t)(s->mask + 1) * 3 && grow(s)) {
         ml_spin_unlock(&s->lock);
         return true;
     }
     uint32_t i = (uint32_t)h & s->mask;
     while (s->slots[i].ptr && s->slots[i].ptr != ptr) i = (i + 1) & s->mask;
-    if (!s->slots[i].ptr) __atomic_store_n(&s->count, s->count + 1, __ATOMIC_RELAXED);
+    if (!s->slots[i].ptr) {
+        __atomic_store_n(&s->count, s->count + 1, __ATOMIC_RELAXED);
+        if (ml_config.sample_rate) filter_add(h, 1);
+    }
     s->slots[i].ptr = ptr;
     s->slots[i].packed = packed;
     ml_spin_unlock(&s->lock);
@@ -117,6 +134,7 @@ bool ml_live_remove(uintptr_t ptr, uint64_t *size, uint32_t *site) {
     s->slots[hole].ptr = 0;
     s->slots[hole].packed = 0;
     __atomic_store_n(&s->count, s->count - 1, __ATOMIC_RELAXED);
+    if (ml_config.sample_rate) filter_add(h, -1);
     ml_spin_unlock(&s->lock);
     return true;
 }

@@ -48,6 +48,10 @@ static _Atomic uint32_t next_id = 1;           /* id 0 is ML_SITE_OVERFLOW */
 static _Atomic uint32_t table_used;
 
 static struct ml_thread *threads;               /* [ML_MAX_THREADS] */
+/* Slots [0, slots_used) have been taken at least once; registration takes the lowest free slot, so the
+ * loops over slots stop here instead of touching ML_MAX_THREADS slots 16 KiB apart (a page each). */
+static _Atomic unsigned slots_used;
+static inline unsigned slots_in_use(void) { return atomic_load_explicit(&slots_used, memory_order_acquire); }
 static struct ml_thread shared_thread;          /* overflow slot, updated with atomics */
 static struct ml_counters *dead_base;           /* collector only */
 static pthread_key_t exit_key;
@@ -81,7 +85,7 @@ void ml_thread_heap(struct ml_thread *t, int64_t bytes) {
 
 int64_t ml_heap_pending(void) {
     int64_t sum = 0;
-    for (unsigned i = 0; i < ML_MAX_THREADS; i++)
+    for (unsigned i = 0, used = slots_in_use(); i < used; i++)
         if (atomic_load_explicit(&threads[i].state, memory_order_acquire) != SLOT_FREE)
             sum += atomic_load_explicit(&threads[i].heap_pending, memory_order_relaxed);
     return sum;
@@ -219,7 +223,7 @@ void ml_dead_threads_roots(ml_roots_visit *visit, void *arg) {
 }
 
 void ml_threads_roots(ml_roots_visit *visit, void *arg) {
-    for (unsigned i = 0; i < ML_MAX_THREADS; i++)
+    for (unsigned i = 0, used = slots_in_use(); i < used; i++)
         if (atomic_load_explicit(&threads[i].state, memory_order_acquire) == SLOT_LIVE) visit(&threads[i].roots, arg);
 }
 
@@ -238,6 +242,9 @@ struct ml_thread *ml_thread_self(void) {
             if (!slot->counters) { atomic_store(&slot->state, SLOT_FREE); break; }
             slot->tid = ml_gettid();
             note_roots(&slot->roots, slot->tid);
+            unsigned used = atomic_load_explicit(&slots_used, memory_order_relaxed);
+            while (used < i + 1 && !atomic_compare_exchange_weak_explicit(&slots_used, &used, i + 1, memory_order_release,
+                                                                          memory_order_relaxed)) {}
             atomic_fetch_add_explicit(&registrations, 1, memory_order_relaxed);
             t = slot;
             break;
@@ -283,7 +290,7 @@ void ml_sites_totals(struct ml_counters *out, uint32_t count) {
         add_counters(&out[s], &dead_base[s]);
         add_counters(&out[s], &shared_thread.counters[s]);
     }
-    for (unsigned i = 0; i < ML_MAX_THREADS; i++) {
+    for (unsigned i = 0, used = slots_in_use(); i < used; i++) {
         struct ml_thread *t = &threads[i];
         if (atomic_load_explicit(&t->state, memory_order_acquire) == SLOT_FREE) continue;
         uint32_t n = atomic_load_explicit(&t->max_site, memory_order_relaxed);
@@ -292,7 +299,7 @@ void ml_sites_totals(struct ml_counters *out, uint32_t count) {
 }
 
 void ml_threads_reap(void) {
-    for (unsigned i = 0; i < ML_MAX_THREADS; i++) {
+    for (unsigned i = 0, used = slots_in_use(); i < used; i++) {
         struct ml_thread *t = &threads[i];
         if (atomic_load_explicit(&t->state, memory_order_acquire) != SLOT_DEAD) continue;
         uint32_t n = atomic_load_explicit(&t->max_site, memory_order_relaxed);
@@ -307,14 +314,14 @@ void ml_threads_reap(void) {
 
 unsigned ml_threads_live(void) {
     unsigned n = 0;
-    for (unsigned i = 0; i < ML_MAX_THREADS; i++)
+    for (unsigned i = 0, used = slots_in_use(); i < used; i++)
         n += atomic_load_explicit(&threads[i].state, memory_order_relaxed) == SLOT_LIVE;
     return n;
 }
 
 /* After fork only the forking thread exists: every other live slot belongs to a thread that is gone. */
 void ml_threads_after_fork_child(struct ml_thread *self) {
-    for (unsigned i = 0; i < ML_MAX_THREADS; i++)
+    for (unsigned i = 0, used = slots_in_use(); i < used; i++)
         if (&threads[i] != self && atomic_load(&threads[i].state) == SLOT_LIVE) atomic_store(&threads[i].state, SLOT_DEAD);
     if (self) self->tid = ml_gettid();
 }

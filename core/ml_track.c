@@ -97,19 +97,20 @@ void ml_sample_weights(uint64_t size, uint64_t *count, uint64_t *bytes) {
     *bytes = (uint64_t)((double)size / p + 0.5);
 }
 
-static uint32_t site_here(struct ml_thread *t, unsigned kind, uintptr_t caller) {
+static uint32_t site_here(struct ml_thread *t, unsigned kind, const struct ml_origin *origin, uintptr_t trim_at) {
     uintptr_t frames[ML_MAX_DEPTH];
-    unsigned depth = ml_capture(frames, caller);
+    unsigned depth = ml_capture(frames, origin, trim_at);
     return ml_site_intern(t, frames, depth, kind);
 }
 
-void ml_track_alloc(void *ptr, uint64_t size, unsigned kind, uintptr_t caller) {
-    if (ml_tls.kind) {
+void ml_track_alloc(void *ptr, uint64_t size, unsigned kind, const struct ml_origin *origin) {
+    uintptr_t trim_at = 0;
+    if (ml_tls.kind) {   /* inside strdup, getline, operator new…: the stack starts at the program's call */
         kind = (unsigned)ml_tls.kind - 1;
-        caller = ml_tls.kind_caller;
+        trim_at = ml_tls.kind_caller;
     }
     struct ml_thread *t = ml_thread_self();
-    uint32_t site = site_here(t, kind, caller);
+    uint32_t site = site_here(t, kind, origin, trim_at);
     if (ml_live_insert((uintptr_t)ptr, size, site)) { ml_fail("out of memory for the live-block map"); return; }
     uint64_t count, bytes;
     ml_sample_weights(size, &count, &bytes);
@@ -146,10 +147,10 @@ static uint64_t page_round(uint64_t len) {
     return (len + page - 1) & ~(page - 1);
 }
 
-void ml_track_mmap(void *addr, uint64_t len, bool anonymous, uintptr_t caller) {
+void ml_track_mmap(void *addr, uint64_t len, bool anonymous, const struct ml_origin *origin) {
     unsigned kind = anonymous ? ML_KIND_MMAP_ANON : ML_KIND_MMAP_FILE;
     struct ml_thread *t = ml_thread_self();
-    uint32_t site = site_here(t, kind, caller);
+    uint32_t site = site_here(t, kind, origin, 0);
     len = page_round(len);
     ml_maps_remove((uintptr_t)addr, len, NULL, NULL);   /* MAP_FIXED over a tracked range replaces it */
     if (ml_maps_add((uintptr_t)addr, len, site, kind)) { ml_fail("out of memory for the mapping table"); return; }

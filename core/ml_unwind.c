@@ -20,7 +20,9 @@
  * generation they were computed in (taken before computing), so stale ones read as misses.
  * In front of it, per thread (initial-exec TLS): the previous capture's rules by depth, whose hits cost
  * no lookup at all, and a small direct-mapped cache of recent return addresses; both are emptied when
- * the generation changes.
+ * the generation changes. Also per thread: the trail of the previous capture (its states and the words
+ * it read), so that the frames a new capture shares with it are checked rather than walked again —
+ * bytehound's shadow-stack saving, without writing to the program's stack.
  *
  * Memory safety: a wrong rule can only give a wrong stack, never a bad read. Every stack read is
  * bounded to [sp at entry, top of this thread's stack) and each frame's CFA must be above the
@@ -487,13 +489,29 @@ enum { CHECK_PERIOD = 4096 };   /* captures per thread between two checks of dlp
  * from one frame to the next. */
 enum { MEMO_DEPTHS = 48, MEMO_IPS = 64 };
 struct memo_ip { uintptr_t ip; uint64_t rule; };
+
+/* The trail of a capture: the walk's state at each frame (registers as that frame sees them), whether
+ * its rule computed the CFA from RBP, and the offset it read the caller's RBP from, so that the next
+ * capture can check, word by word, that the memory this walk read is unchanged (see the walk). Up to
+ * TRAIL_MAX frames are kept. */
+enum { TRAIL_MAX = 64 };
+enum trail_end { TRAIL_NONE, TRAIL_END_RULE, TRAIL_END_ZERO, TRAIL_CUT };
+struct trail_frame { uintptr_t ip, sp, bp; uint16_t j; bool cfa_rbp; };
+struct trail {
+    uint32_t n;              /* frames recorded; 0: nothing to reuse */
+    uint8_t end;             /* how the walk ended after f[n-1] */
+    uintptr_t end_cfa;       /* TRAIL_END_ZERO: the CFA whose return-address slot held 0 */
+    struct trail_frame f[TRAIL_MAX];
+};
+
 struct unwind_tls {
     uintptr_t lo, hi;
     uint32_t countdown, memo_gen;
-    uint8_t state;
+    uint8_t state, current;  /* current: the trail this capture writes; the other is the previous one */
     uintptr_t memo_ip[MEMO_DEPTHS];
     uint64_t memo_rule[MEMO_DEPTHS];
     struct memo_ip memo_ips[MEMO_IPS];
+    struct trail trails[2];
 };
 static __thread struct unwind_tls unwind_tls __attribute__((tls_model("initial-exec")));
 extern void *__libc_stack_end;
@@ -563,6 +581,26 @@ static __attribute__((noinline)) uint64_t rule_slow(struct unwind_tls *s, uintpt
     return rule;
 }
 
+/* Whether the walk of a trail from state f onward uses the RBP it enters with: it does if a rule
+ * computes a CFA from RBP before some rule reloads RBP from the stack (an RBP that only passes through,
+ * unused, may differ: code without frame pointers keeps anything in it, a loop counter say). */
+static bool trail_uses_rbp(const struct trail_frame *f, const struct trail_frame *f_end, uint8_t end) {
+    for (; f < f_end; f++) {
+        if (f->cfa_rbp) return true;
+        if (f->j) return false;
+    }
+    return end == TRAIL_CUT;
+}
+
+/* The walk. Each step is a pure function of the state (ip, sp, bp), the rule of ip (fixed within a
+ * generation) and at most two words of stack memory: the return address at CFA-8 and, when the rule
+ * says so, the caller's RBP at CFA-j. So when the walk reaches a state that the previous capture on
+ * this thread also passed through (same ip and sp, and same bp unless the rest of that walk never used
+ * it: trail_uses_rbp), usually an outer frame under a part of the stack that changed, it does not
+ * recompute the previous capture's later steps: it re-reads the words each of them read and, while
+ * they are unchanged, takes that step's result, at the cost of one or two loads and compares a frame.
+ * The first changed word sends it back to the ordinary walk from there. The result is therefore
+ * exactly what the ordinary walk would give. Frames past TRAIL_MAX are walked but not recorded. */
 HIDDEN unsigned ml_unwind_regs(uintptr_t *frames, unsigned max, uintptr_t ip, uintptr_t sp, uintptr_t bp) {
     struct unwind_tls *s = &unwind_tls;
     if (UNLIKELY(s->state != STACK_READY)) {
@@ -579,13 +617,57 @@ HIDDEN unsigned ml_unwind_regs(uintptr_t *frames, unsigned max, uintptr_t ip, ui
     if (UNLIKELY(s->memo_gen != gen)) {
         memset(s->memo_ip, 0, sizeof s->memo_ip);
         memset(s->memo_ips, 0, sizeof s->memo_ips);
+        s->trails[0].n = s->trails[1].n = 0;
         s->memo_gen = gen;
     }
-    unsigned n = 0;
+    const struct trail *old = &s->trails[s->current];
+    struct trail *now = &s->trails[s->current ^ 1];
+    s->current ^= 1;   /* from here on `now` is the latest trail (emptied if the walk fails) */
+    /* o: the first state of `old` whose sp is not below the current sp; w: where the next state goes */
+    const struct trail_frame *o = old->f, *const o_end = old->f + old->n;
+    struct trail_frame *w = now->f, *const w_end = now->f + TRAIL_MAX, *cur, scratch;
+    uintptr_t *out = frames, *const out_end = frames + max, end_cfa = 0;
+    uint8_t end;
+#define RECORD() do { \
+        *out++ = ip; \
+        cur = w < w_end ? w++ : &scratch; \
+        *cur = (struct trail_frame){ ip, sp, bp, 0, false }; \
+    } while (0)
     for (;;) {
-        frames[n++] = ip;
-        if (n == max) return n;
-        unsigned depth = n - 1;
+        RECORD();
+        if (out == out_end) { end = TRAIL_CUT; break; }
+        while (o < o_end && o->sp < sp) o++;
+        if (o < o_end && o->sp == sp && o->ip == ip && (o->bp == bp || !trail_uses_rbp(o, o_end, old->end))) {
+            /* the previous capture passed here: replay its steps while what they read is unchanged */
+            for (;; o++) {
+                if (o + 1 == o_end) {   /* its last state: it ended right after */
+                    if (old->end == TRAIL_END_RULE) { end = TRAIL_END_RULE; goto done; }
+                    if (old->end == TRAIL_END_ZERO && ((const uintptr_t *)old->end_cfa)[-1] == 0 &&
+                        (!o->j || old->end_cfa - o->j >= lo)) {
+                        cur->j = o->j;
+                        cur->cfa_rbp = o->cfa_rbp;
+                        end = TRAIL_END_ZERO;
+                        end_cfa = old->end_cfa;
+                        goto done;
+                    }
+                    break;
+                }
+                const struct trail_frame *next = o + 1;
+                if (((const uintptr_t *)next->sp)[-1] != next->ip) break;
+                if (o->j) {
+                    if (next->sp - o->j < lo || *(const uintptr_t *)(next->sp - o->j) != next->bp) break;
+                    bp = next->bp;
+                }   /* else RBP passes through, as in the ordinary step */
+                cur->j = o->j;
+                cur->cfa_rbp = o->cfa_rbp;
+                ip = next->ip;
+                sp = next->sp;
+                RECORD();
+                if (out == out_end) { end = TRAIL_CUT; goto done; }
+            }
+            o++;   /* walk on from here as usual; later states of `old` may still match */
+        }
+        unsigned depth = (unsigned)(out - frames) - 1;
         uint64_t rule;
         if (LIKELY(depth < MEMO_DEPTHS && s->memo_ip[depth] == ip)) {
             rule = s->memo_rule[depth];
@@ -601,17 +683,33 @@ HIDDEN unsigned ml_unwind_regs(uintptr_t *frames, unsigned max, uintptr_t ip, ui
         unsigned kind = rule_kind(rule);
         if (kind == KIND_RSP) cfa = sp + rule_cfa(rule);
         else if (kind == KIND_RBP) cfa = bp + rule_cfa(rule);
-        else return kind == KIND_END ? n : 0;
+        else if (kind == KIND_END) { end = TRAIL_END_RULE; break; }
+        else goto fail;
         /* The CFA must move up and stay on the stack; then [cfa-8, cfa) and [cfa-j, cfa-j+8) lie in [lo, hi). */
-        if (UNLIKELY(cfa < sp + 8 || cfa > hi)) return 0;
+        if (UNLIKELY(cfa < sp + 8 || cfa > hi)) goto fail;
         uintptr_t ra = ((const uintptr_t *)cfa)[-1];
         uint16_t j = rule_rbp(rule);
+        cur->j = j;
+        cur->cfa_rbp = kind == KIND_RBP;
         if (j) {
-            if (UNLIKELY(cfa - j < lo)) return 0;
+            if (UNLIKELY(cfa - j < lo)) goto fail;
             bp = *(const uintptr_t *)(cfa - j);
         }
         sp = cfa;
         ip = ra;
-        if (ip == 0) return n;
+        if (ip == 0) { end = TRAIL_END_ZERO; end_cfa = cfa; break; }
     }
+#undef RECORD
+done:
+    now->n = (uint32_t)(w - now->f);
+    now->end = out - frames <= TRAIL_MAX ? end : TRAIL_CUT;   /* unrecorded frames: the trail stops short */
+    now->end_cfa = end_cfa;
+    return (unsigned)(out - frames);
+fail:
+    now->n = 0;
+    return 0;
+}
+
+unsigned ml_unwind_from(uintptr_t *frames, unsigned max, const struct ml_origin *origin) {
+    return ml_unwind_regs(frames, max, origin->ip, origin->sp, origin->bp);
 }

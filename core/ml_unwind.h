@@ -13,6 +13,19 @@
  * (dl_iterate_phdr); never allocates from the program's heap. */
 unsigned ml_unwind(uintptr_t *frames, unsigned max);
 
+/* Where a walk starts: a return address into a frame's function and the stack and frame pointers as
+ * that frame sees them (after the return). An interposer compiled with frame pointers describes its
+ * caller with ML_ORIGIN_HERE(): its frame pointer points at the saved caller RBP, above which are the
+ * return address and then the caller's stack. */
+struct ml_origin { uintptr_t ip, sp, bp; };
+#define ML_ORIGIN_INIT { (uintptr_t)__builtin_return_address(0), (uintptr_t)__builtin_frame_address(0) + 16, \
+                        *(const uintptr_t *)__builtin_frame_address(0) }
+#define ML_ORIGIN_HERE() ((struct ml_origin)ML_ORIGIN_INIT)
+
+/* As ml_unwind, from `origin` (frames[0] = origin->ip); the origin must lie on the calling thread's
+ * stack, above the caller's own frame. */
+unsigned ml_unwind_from(uintptr_t *frames, unsigned max, const struct ml_origin *origin);
+
 /* Forgets every cached rule: to be called when code may have been unmapped (dlclose). The unwinder
  * also notices dlpi_subs changing on its own, checked every few thousand captures per thread. */
 void ml_unwind_invalidate(void);

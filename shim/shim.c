@@ -27,6 +27,8 @@
 #define LIKELY(x) __builtin_expect(!!(x), 1)
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define CALLER ((uintptr_t)__builtin_return_address(0))
+/* The exported function's caller, where its stack capture starts (the shim keeps frame pointers). */
+#define ORIGIN (&(struct ml_origin)ML_ORIGIN_INIT)
 
 /* ---- bootstrap arena: bump allocation by CAS, 16-byte size header, never freed ---- */
 #define BOOT_BYTES (256u << 10)
@@ -91,11 +93,11 @@ static inline bool tracking(void) {
     return false;
 }
 
-static void track_alloc(void *p, size_t size, unsigned kind, uintptr_t caller) {
+static void track_alloc(void *p, size_t size, unsigned kind, const struct ml_origin *origin) {
     if (!ml_sample_take(size)) return;
     int saved = errno;
     ml_tls.guard++;
-    ml_track_alloc(p, size, kind, caller);
+    ml_track_alloc(p, size, kind, origin);
     ml_tls.guard--;
     errno = saved;
 }
@@ -104,7 +106,7 @@ static void track_alloc(void *p, size_t size, unsigned kind, uintptr_t caller) {
 struct release { bool tracked; uint64_t size; uint32_t site; };
 static inline struct release release_begin(void *p) {
     struct release r = { false, 0, 0 };
-    if (p && tracking()) {
+    if (p && ml_live_may_hold((uintptr_t)p) && tracking()) {
         ml_tls.guard++;
         r.tracked = ml_track_free_begin(p, &r.size, &r.site);
         ml_tls.guard--;
@@ -128,7 +130,7 @@ EXPORT void *malloc(size_t size) {
         if (!real_malloc) return boot_alloc(size, 16);
     }
     void *p = real_malloc(size);
-    if (LIKELY(p != NULL) && tracking()) track_alloc(p, size, ML_KIND_MALLOC, CALLER);
+    if (LIKELY(p != NULL) && tracking()) track_alloc(p, size, ML_KIND_MALLOC, ORIGIN);
     return p;
 }
 
@@ -141,7 +143,7 @@ EXPORT void *calloc(size_t count, size_t size) {
         }
     }
     void *p = real_calloc(count, size);
-    if (LIKELY(p != NULL) && tracking()) track_alloc(p, count * size, ML_KIND_CALLOC, CALLER);
+    if (LIKELY(p != NULL) && tracking()) track_alloc(p, count * size, ML_KIND_CALLOC, ORIGIN);
     return p;
 }
 
@@ -154,14 +156,14 @@ EXPORT void free(void *p) {
 }
 
 /* realloc-like: the old block is released only if the call succeeds. */
-static void *resize(void *old, size_t size, void *fresh, unsigned kind, uintptr_t caller, struct release r) {
+static void *resize(void *old, size_t size, void *fresh, unsigned kind, const struct ml_origin *origin, struct release r) {
     if (!fresh) {
         if (r.tracked && size != 0) { ml_tls.guard++; ml_track_free_abort(old, r.size, r.site); ml_tls.guard--; }
         else release_commit(r, old);   /* realloc(p, 0) freed p */
         return NULL;
     }
     release_commit(r, old);
-    if (tracking()) track_alloc(fresh, size, kind, caller);
+    if (tracking()) track_alloc(fresh, size, kind, origin);
     return fresh;
 }
 
@@ -176,7 +178,7 @@ EXPORT void *realloc(void *old, size_t size) {
     ml_tls.guard++;   /* realloc(NULL, n) calls malloc inside glibc: that is this call, not another */
     void *fresh = real_realloc(old, size);
     ml_tls.guard--;
-    return resize(old, size, fresh, ML_KIND_REALLOC, CALLER, r);
+    return resize(old, size, fresh, ML_KIND_REALLOC, ORIGIN, r);
 }
 
 EXPORT void *reallocarray(void *old, size_t count, size_t size) {
@@ -188,7 +190,7 @@ EXPORT void *reallocarray(void *old, size_t count, size_t size) {
     ml_tls.guard++;   /* glibc's reallocarray calls realloc: count the call once */
     void *fresh = real_reallocarray(old, count, size);
     ml_tls.guard--;
-    return resize(old, total, fresh, ML_KIND_REALLOCARRAY, CALLER, r);
+    return resize(old, total, fresh, ML_KIND_REALLOCARRAY, ORIGIN, r);
 }
 
 /* Functions that return a fresh block of a computed size. */
@@ -196,7 +198,7 @@ EXPORT void *reallocarray(void *old, size_t count, size_t size) {
     EXPORT void *name params { \
         NEED(name); \
         void *p = real_##name args; \
-        if (LIKELY(p != NULL) && tracking()) track_alloc(p, size_expr, kind, CALLER); \
+        if (LIKELY(p != NULL) && tracking()) track_alloc(p, size_expr, kind, ORIGIN); \
         return p; \
     }
 
@@ -213,7 +215,7 @@ ALLOC_WRAPPER(pvalloc, ML_KIND_PVALLOC, (size_t size), (size), page_rounded(size
 EXPORT int posix_memalign(void **out, size_t align, size_t size) {
     NEED(posix_memalign);
     int rc = real_posix_memalign(out, align, size);
-    if (rc == 0 && *out && tracking()) track_alloc(*out, size, ML_KIND_POSIX_MEMALIGN, CALLER);
+    if (rc == 0 && *out && tracking()) track_alloc(*out, size, ML_KIND_POSIX_MEMALIGN, ORIGIN);
     return rc;
 }
 
@@ -286,13 +288,13 @@ NEW_WRAPPER(_ZnamSt11align_val_tRKSt9nothrow_t, ML_KIND_NEW_ARRAY, (size_t n, si
 /* ---- mappings: the maps lock is held across the system call so the table never disagrees ---- */
 
 static void *track_mmap(void *(*real)(void *, size_t, int, int, int, off_t), void *addr, size_t len, int prot,
-                        int flags, int fd, off_t off, uintptr_t caller) {
+                        int flags, int fd, off_t off, const struct ml_origin *origin) {
     if (!tracking()) return real(addr, len, prot, flags, fd, off);
     ml_tls.guard++;
     ml_maps_lock();
     void *p = real(addr, len, prot, flags, fd, off);
     int saved = errno;
-    if (p != MAP_FAILED) ml_track_mmap(p, len, (flags & MAP_ANONYMOUS) != 0, caller);
+    if (p != MAP_FAILED) ml_track_mmap(p, len, (flags & MAP_ANONYMOUS) != 0, origin);
     ml_maps_unlock();
     ml_tls.guard--;
     errno = saved;
@@ -301,11 +303,11 @@ static void *track_mmap(void *(*real)(void *, size_t, int, int, int, off_t), voi
 
 EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
     NEED(mmap);
-    return track_mmap(real_mmap, addr, len, prot, flags, fd, off, CALLER);
+    return track_mmap(real_mmap, addr, len, prot, flags, fd, off, ORIGIN);
 }
 EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
     NEED(mmap);
-    return track_mmap(real_mmap, addr, len, prot, flags, fd, off, CALLER);
+    return track_mmap(real_mmap, addr, len, prot, flags, fd, off, ORIGIN);
 }
 
 EXPORT int munmap(void *addr, size_t len) {

@@ -7,7 +7,10 @@ directly under the preload with MEMLENS_INTERVAL=100ms and a fake cgroup v2 tree
 thresholds as a percent of the cgroup limit and as absolute sizes, the growth rule and the heap trend
 (linear, rate within 15 %, confidence >= 80), the per-rule rate limit (MEMLENS_ALERT_LIMIT, flapping
 cgroup usage rewritten by the test), MEMLENS_ALERT_FD receiving the same lines, and churn judged
-`stable` with no growth alert."""
+`stable` with no growth alert. `spike` holds 64 MiB for 0.3 s (3 samples) over a steady working set: its heap is a
+`spike` with confidence 0 and no growth alert, live and in `memlens trends --json`. Block ages: the
+growing site of grow_linear (it never frees: exact) against its heap_live snapshots, churn's FIFO site
+young, no age for a heap that does not grow."""
 import json
 import os
 import subprocess
@@ -137,7 +140,15 @@ def growth_and_fd(suite):
                 f"heap rate {last['rate_bps']} not within 15 % of {TRUE_RATE}")
     suite.ge("heap trend confidence", 80, last.get("confidence"))
     suite.check(abs(last["mb_per_min"] - last["rate_bps"] * 60 / 2**20) < 0.01, f"mb_per_min: {last}")
-    suite.check([r for r in stream.of_type("trend") if r.get("metric") == "site"], "no per-site trend records")
+    # the growing function is the fastest-growing site of the live trends (named through memlens trends)
+    sites = [r for r in stream.of_type("trend") if r.get("metric") == "site" and r["t"] == last["t"]]
+    suite.require(sites, "no site trend with the last heap trend")
+    fastest = max(sites, key=lambda r: r["rate_bps"])
+    named = {s["site"]: s for s in trends_json(suite, stream).get("sites") or []}
+    suite.eq("fastest-growing live site's function", "grow_alloc",
+             mt.function_name(mt.frame0(named.get(fastest["site"], {}))))
+    suite.eq("fastest-growing live site pattern", "linear", fastest.get("pattern"))
+    check_block_age(suite, stream, last, fastest)
     growth = [a for a in alerts_of(stream, "growth") if a.get("metric") == "heap"]
     suite.eq("heap growth alerts", 1, len(growth))
     if growth:
@@ -149,6 +160,40 @@ def growth_and_fd(suite):
     suite.eq("MEMLENS_ALERT_FD lines = stream alert records", stream.of_type("alert"), fd_lines)
 
 
+def window_span_s(stream, t):
+    """Span in seconds of the collector's window (MEMLENS_WINDOW default, 20 samples) ending at t."""
+    times = [r["t"] for r in stream.of_type("snapshot") if r["t"] <= t][-20:]
+    return (times[-1] - times[0]) / 1e9
+
+
+def trends_json(suite, stream):
+    """`memlens trends --json` on the run of `stream`: its one process."""
+    res = mt.run([mt.CLI, "trends", "--json", os.path.dirname(stream.path)], timeout=30)
+    suite.require(res.returncode == 0, f"trends: {res.describe()}")
+    procs = json.loads(res.stdout).get("processes") or []
+    suite.require(len(procs) == 1, f"one process expected: {len(procs)}")
+    return procs[0]
+
+
+def check_block_age(suite, stream, heap, fastest):
+    """grow_linear never frees, so the median age of its live blocks is exact from the counters: check it
+    against the heap_live of the snapshots (another counter, interpolated here), capped at the window's
+    span as documented; the heap trend uses the age of the growing site of the same snapshot."""
+    suite.require("block_age_s" in fastest, f"growing site trend lacks block_age_s: {fastest}")
+    suite.eq("heap trend block_age_s = growing site's", fastest["block_age_s"], heap.get("block_age_s"))
+    snaps = [(r["t"], r["heap_live"]) for r in stream.of_type("snapshot") if r["t"] <= heap["t"]]
+    t_end, h_end = snaps[-1]
+    half = h_end / 2
+    t_star = snaps[0][0]
+    for (t0, h0), (t1, h1) in zip(snaps, snaps[1:]):
+        if h0 < half <= h1:
+            t_star = t0 + (half - h0) / (h1 - h0) * (t1 - t0)
+    want = min((t_end - t_star) / 1e9, window_span_s(stream, heap["t"]))
+    got = fastest["block_age_s"]
+    suite.check(abs(got - want) <= max(0.15, 0.15 * want),
+                f"growing site block_age_s {got} s, from the heap_live snapshots {want:.3f} s")
+
+
 def churn_stable(suite):
     stream = run_direct(suite, "churn", {})
     heap = [r for r in stream.of_type("trend") if r.get("metric") == "heap"]
@@ -156,6 +201,31 @@ def churn_stable(suite):
     suite.eq("churn heap pattern", "stable", heap[-1].get("pattern"))
     suite.le("churn heap confidence", 20, heap[-1].get("confidence"))
     suite.eq("churn growth alerts", [], alerts_of(stream, "growth"))
+    suite.check("block_age_s" not in heap[-1], f"no growing site, yet the heap has a block age: {heap[-1]}")
+    # churn_alloc frees its oldest slot each time (FIFO): its live blocks are young
+    sites = [r for r in stream.of_type("trend") if r.get("metric") == "site" and "block_age_s" in r]
+    suite.require(sites, "no site trend with block_age_s")
+    span = window_span_s(stream, sites[-1]["t"])
+    suite.check(sites[-1]["block_age_s"] < span / 4,
+                f"churn site block_age_s {sites[-1]['block_age_s']} s, not young in a {span:.2f} s window")
+
+
+def spike_freed(suite):
+    stream = run_direct(suite, "spike", {})
+    heap = [r for r in stream.of_type("trend") if r.get("metric") == "heap"]
+    suite.require(heap, "no heap trend records")
+    last = heap[-1]
+    # the 64 MiB block was seen: an op record, and a snapshot holding it
+    big = [op for op in stream.of_type("op") if op.get("kind") == "malloc" and op.get("size") == 64 << 20]
+    suite.eq("64 MiB malloc op records", 1, len(big))
+    peak = max(r["heap_live"] for r in stream.of_type("snapshot"))
+    suite.ge("a snapshot holds the spike", 64 << 20, peak)
+    suite.eq("spike heap pattern", "spike", last.get("pattern"))
+    suite.eq("spike heap confidence", 0, last.get("confidence"))
+    suite.eq("spike growth alerts", [], alerts_of(stream, "growth"))
+    offline = (trends_json(suite, stream).get("metrics") or {}).get("heap") or {}
+    suite.eq("memlens trends: spike heap pattern", "spike", offline.get("pattern"))
+    suite.eq("memlens trends: spike heap confidence", 0, offline.get("confidence"))
 
 
 def bad_window(suite):
@@ -174,6 +244,7 @@ def main():
     suite.case("rate limit per rule", rate_limit)
     suite.case("growth alert, heap trend and MEMLENS_ALERT_FD", growth_and_fd)
     suite.case("steady churn is stable", churn_stable)
+    suite.case("a freed 64 MiB spike is a spike", spike_freed)
     suite.case("bad MEMLENS_WINDOW", bad_window)
     suite.finish()
 

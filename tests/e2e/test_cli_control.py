@@ -5,8 +5,8 @@
 by PID (found through MEMLENS_OUT in its environment, or its cwd's memlens-steady-PID/) and by
 run directory, as text and --json; bad targets exit 2 with one line. Then `memlens trends --json`
 on finished runs: `grow_linear` (2,500,000 bytes/s for 3 s in grow_alloc) must be a `linear` heap
-with the true rate (±15 %) and confidence >= 80, its top site grow_alloc; `churn` (constant live
-set) must be a `stable` heap with confidence <= 20."""
+with the true rate (±15 %) and confidence >= 80, its top site grow_alloc, whose block age the heap
+uses; `churn` (constant live set) must be a `stable` heap with confidence <= 20 and no block age."""
 import json
 import os
 import subprocess
@@ -160,8 +160,13 @@ def trends_linear(suite):
     suite.eq("top growing site function", "grow_alloc", mt.function_name((top.get("stack") or [{}])[0]))
     suite.eq("top growing site pattern", "linear", top.get("pattern"))
     suite.ge("top growing site confidence", 80, top.get("confidence"))
-    for field in ("site", "kind", "rate_bps", "mb_per_min", "r2", "samples"):
+    for field in ("site", "kind", "rate_bps", "mb_per_min", "r2", "samples", "block_age_s"):
         suite.check(field in top, f"site lacks {field}: {top}")
+    age = top.get("block_age_s")
+    suite.check(isinstance(age, float) and 0 < age <= top.get("span_s", 0),
+                f"top site block_age_s within its window: {top}")
+    suite.eq("heap block_age_s = top growing site's", age, heap.get("block_age_s"))
+    suite.eq("mmap block_age_s (no mapping site grows)", None, metrics.get("mmap", {}).get("block_age_s", "absent"))
     small = trends_doc_window(suite, outdir, 8)
     suite.eq("--window 8 samples", 8, (small.get("metrics") or {}).get("heap", {}).get("samples"))
     text = cli("trends", outdir)
@@ -182,6 +187,7 @@ def trends_stable(suite):
     heap = (proc.get("metrics") or {}).get("heap") or {}
     suite.eq("churn heap pattern", "stable", heap.get("pattern"))
     suite.le("churn heap confidence", 20, heap.get("confidence"))
+    suite.eq("churn heap block_age_s (nothing grows)", None, heap.get("block_age_s", "absent"))
 
 
 def main():

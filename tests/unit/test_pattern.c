@@ -13,19 +13,7 @@ TestSuite(pattern);
 #define SEC 1000000000ull
 #define T0 (1700000000ull * SEC)   /* a realistic CLOCK_REALTIME origin: t must be taken relative */
 
-static uint64_t rng_state;
-
-static void rng_seed(uint64_t seed) {
-    rng_state = seed;
-}
-
-static double uniform01(void) {   /* splitmix64 -> (0, 1) */
-    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    z ^= z >> 31;
-    return ((z >> 11) + 0.5) / 9007199254740992.0;
-}
+#include "test_rng.h"
 
 static double gaussian(double sd) {   /* Box–Muller */
     return sd * sqrt(-2.0 * log(uniform01())) * cos(2.0 * M_PI * uniform01());

@@ -3,7 +3,8 @@
  * recursion through -O2 frames without frame pointers, with frame pointers, with alloca and VLAs;
  * callbacks from inside libc and ld.so (qsort, bsearch, dl_iterate_phdr); several threads sharing the
  * cache; signal handlers (the fast path must fall back or agree); truncation; invalidation; and
- * ml_capture's contract (the stack starts at `caller`). */
+ * the replay of the previous capture's trail; and ml_capture's contract (the stack starts at the
+ * origin's caller, or at trim_at). */
 #pragma GCC optimize("O2", "omit-frame-pointer", "no-optimize-sibling-calls")
 #define _GNU_SOURCE
 #define UNW_LOCAL_ONLY
@@ -238,22 +239,73 @@ Test(unwind, rule_of_a_frame_pointer_function) {
     cr_assert_eq(rule.kind, ML_RULE_NONE);
 }
 
-/* ---- ml_capture: the stack starts at the interposer's caller ---- */
-static NOINLINE unsigned fake_interposer(uintptr_t *frames) {
-    uintptr_t caller = (uintptr_t)__builtin_return_address(0);
-    unsigned n = ml_capture(frames, caller);
+/* ---- the previous capture's trail: replayed only while the words it read are unchanged ---- */
+static NOINLINE void common_probe(struct probe_result *r) {
+    probe(r, MAX_FRAMES);
+    __asm__ volatile("" ::: "memory");
+}
+/* Two callers with the same frame: common_probe's frame, and probe's, sit at the same addresses with
+ * the same registers under either, and only the return address into via_x or via_y differs. */
+static NOINLINE void via_x(struct probe_result *r) { common_probe(r); sink = 1; }
+static NOINLINE void via_y(struct probe_result *r) { common_probe(r); sink = 2; }
+
+Test(unwind, replay_stops_at_a_changed_return_address) {
+    for (int i = 0; i < 8; i++) {
+        struct probe_result r;
+        if (i % 2) via_y(&r);
+        else via_x(&r);
+        assert_same(&r, i % 2 ? "via_y" : "via_x");
+    }
+}
+
+Test(unwind, alternating_depths_share_outer_frames) {
+    static const int depths[] = { 3, 9, 1, 9, 40, 2, 70, 5, 70, 0, 12 };
+    for (int round = 0; round < 3; round++)
+        for (unsigned k = 0; k < sizeof depths / sizeof depths[0]; k++) {
+            struct probe_result r;
+            descend(depths[k], (unsigned)round * 7 + k, &r, MAX_FRAMES);
+            assert_same(&r, "alternating depths");
+        }
+}
+
+/* ---- ml_capture: the stack starts at the interposer's caller, or at trim_at ---- */
+__attribute__((optimize("no-omit-frame-pointer"))) static NOINLINE unsigned fake_interposer(uintptr_t *frames,
+                                                                                         uintptr_t trim_at) {
+    struct ml_origin origin = ML_ORIGIN_HERE();
+    unsigned n = ml_capture(frames, &origin, trim_at);
     __asm__ volatile("" ::: "memory");
     return n;
+}
+
+/* A buffer-like call (strdup in glibc): the allocation happens one frame deeper, the stack starts at
+ * the program's call. */
+static NOINLINE unsigned fake_buffer_call(uintptr_t *frames) {
+    unsigned n = fake_interposer(frames, (uintptr_t)__builtin_return_address(0));
+    __asm__ volatile("" ::: "memory");
+    return n;
+}
+
+static NOINLINE void assert_callers_of_test(const uintptr_t *frames, unsigned n) {
+    void *expected[MAX_FRAMES];
+    int m = unw_backtrace(expected, MAX_FRAMES);   /* here, then the return into the test, then its callers */
+    cr_assert(n >= 2 && m >= 3);
+    /* frames[0] is the return address into the test (another call of it); the rest are its callers. */
+    for (unsigned i = 1; i < n && (int)i + 1 < m; i++)
+        cr_assert_eq(frames[i], (uintptr_t)expected[i + 1], "frame %u", i);
 }
 
 Test(unwind, capture_starts_at_caller) {
     ml_config.depth = 32;
     ml_capture_init();
     uintptr_t frames[ML_MAX_DEPTH];
-    unsigned n = fake_interposer(frames);
-    void *expected[MAX_FRAMES];
-    int m = unw_backtrace(expected, MAX_FRAMES);
-    cr_assert(n >= 2);
-    /* frames[0] is the return address into this test; the rest are this test's callers. */
-    for (unsigned i = 1; i < n && (int)i < m; i++) cr_assert_eq(frames[i], (uintptr_t)expected[i], "frame %u", i);
+    unsigned n = fake_interposer(frames, 0);
+    assert_callers_of_test(frames, n);
+}
+
+Test(unwind, capture_starts_at_trim_address) {
+    ml_config.depth = 32;
+    ml_capture_init();
+    uintptr_t frames[ML_MAX_DEPTH];
+    unsigned n = fake_buffer_call(frames);
+    assert_callers_of_test(frames, n);
 }
