@@ -10,7 +10,9 @@ line on stdin (appended to a file) with MEMLENS_ALERT_LEVEL/RULE/PID, and a loca
 receives each as a POST with Content-Type application/json. MEMLENS_ALERT_LIMIT=2 with a flapping
 cgroup usage limits what memlens run prints and delivers too. An unreachable webhook prints one
 error line and the run keeps the program's status; malformed and over-long lines on the alert pipe
-(written by a traced shell) are skipped with one warning each; bad flags exit 2."""
+(written by a traced shell) are skipped with one warning each; at most 4 commands run at once (the
+rest dropped and counted) and those still running after the 5 s at the end are stopped; bad flags
+exit 2."""
 import http.server
 import json
 import os
@@ -139,19 +141,12 @@ def webhook(suite):
 
 def rate_limit(suite):
     root, group = fake_cgroup(MAX // 10)
-
-    def flap(stop):   # 80 % / 10 % every 150 ms: the warning level is entered again and again
-        high = False
-        while not stop.wait(0.15):
-            high = not high
-            set_file(os.path.join(group, "memory.current"), MAX * 8 // 10 if high else MAX // 10)
-
     base = mt.new_dir("run-alerts-limit")
     cmd, out, _ = exec_command(base)
     res, streams = memlens_run(suite, [mt.program("churn")],
                                {"MEMLENS_CGROUP_ROOT": root, "MEMLENS_ALERT_LIMIT": "2", "MEMLENS_WARN": "60%",
                                 "MEMLENS_CRIT": "0", "MEMLENS_EMERG": "0"},
-                               options=("--alert-exec", cmd), during=flap)
+                               options=("--alert-exec", cmd), during=flapping(group))
     suite.eq("exit status", 0, res.returncode)
     records = streams[0].of_type("alert")
     suite.eq("stream: alerts sent under MEMLENS_ALERT_LIMIT=2", 2, len(records))
@@ -201,17 +196,35 @@ def no_alerts(suite):
     suite.check("ALERT" not in res.stderr and "alert-" not in res.stderr, f"nothing on stderr: {res.stderr!r}")
 
 
-def exec_stopped(suite):
-    """Commands still running when the deliveries' time is up are stopped, with everything they
-    started: memlens then exits and nothing holds its stderr open (communicate returns)."""
-    root, _ = fake_cgroup(MAX * 8 // 10)
-    res, streams = memlens_run(suite, [mt.program("churn")], {"MEMLENS_CGROUP_ROOT": root, **LEVELS_80},
-                               options=("--alert-exec", "sleep 300; echo never"))
+def flapping(group):
+    """A `during` function: cgroup usage 80 % / 10 % every 150 ms, so the warning level is entered
+    again and again."""
+    def flap(stop):
+        high = False
+        while not stop.wait(0.15):
+            high = not high
+            set_file(os.path.join(group, "memory.current"), MAX * 8 // 10 if high else MAX // 10)
+    return flap
+
+
+def exec_bounded(suite):
+    """Unlimited flapping alerts to a command that never ends: 4 run at once, the others are
+    dropped and counted in one line; those still running when the deliveries' time is up are
+    stopped with everything they started, so memlens exits and nothing holds its stderr open
+    (communicate returns)."""
+    root, group = fake_cgroup(MAX // 10)
+    res, streams = memlens_run(suite, [mt.program("churn")],
+                               {"MEMLENS_CGROUP_ROOT": root, "MEMLENS_ALERT_LIMIT": "0", "MEMLENS_WARN": "60%",
+                                "MEMLENS_CRIT": "0", "MEMLENS_EMERG": "0", "MEMLENS_GROWTH_ALERT": "0"},
+                               options=("--alert-exec", "sleep 300; echo never"), during=flapping(group))
     suite.eq("exit status", 0, res.returncode)
-    suite.eq("stream alerts", 2, len(streams[0].of_type("alert")))
+    sent = len(streams[0].of_type("alert"))
+    suite.require(sent > 4, f"more alerts than commands allowed at once: {sent}")
+    suite.eq("stderr alert lines", sent, len(alert_lines(res.stderr)))
     lines = [ln for ln in res.stderr.splitlines() if "alert-exec" in ln]
-    suite.eq("one line about the stopped commands",
-             ["memlens: alert-exec: 2 commands still running after 5 s: stopped (SIGTERM)"], lines)
+    suite.eq("delivery lines", ["memlens: alert-exec: 4 commands still running after 5 s: stopped (SIGTERM)",
+                                f"memlens: alert-exec: {sent - 4} alert{'s' if sent - 4 > 1 else ''} dropped "
+                                "(4 commands already running)"], lines)
     suite.check("never" not in res.stdout, "the commands did not go on")
 
 
@@ -252,7 +265,7 @@ def main():
     suite.case("MEMLENS_ALERT_LIMIT through memlens run", rate_limit)
     suite.case("unreachable webhook", webhook_unreachable)
     suite.case("no alert: nothing run or sent", no_alerts)
-    suite.case("commands still running at the end are stopped", exec_stopped)
+    suite.case("--alert-exec: 4 at once, the rest dropped; stopped at the end", exec_bounded)
     suite.case("malformed and over-long alert pipe lines", bad_pipe_lines)
     suite.case("bad flags and --help", bad_flags)
     suite.finish()
