@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* The growth rule also wants this much fitted growth over the window: one small step (a library
  * warming up, the tracker's own tables) can look like a steep line over a short window. */
@@ -120,6 +121,7 @@ static void raise_alert(enum rule rule, const char *level, const char *metric, u
     if (!take_token(b)) { b->suppressed++; b->suppressed_pending++; return; }
     struct line l = { .len = 0 };
     put_u64(&l, "t", in->t_ns);
+    put_u64(&l, "pid", (uint64_t)getpid());   /* processes forked from one program share MEMLENS_ALERT_FD */
     put_str(&l, "level", level);
     put_str(&l, "rule", rule_names[rule]);
     put_str(&l, "metric", metric);

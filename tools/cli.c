@@ -110,7 +110,7 @@ size_t ml_site_user_frame(ml_symbolizer *sym, const ml_stream *s, const ml_site 
     return ml_site_first_frame(sym, s, site);
 }
 
-const char *ml_frame_text(const ml_symbol *sym, const ml_frame *f, char *buf, size_t len)
+const char *ml_frame_short(const ml_symbol *sym, const ml_frame *f, char *buf, size_t len)
 {
     char fn[64];
     const char *function = sym->function;
@@ -118,16 +118,24 @@ const char *ml_frame_text(const ml_symbol *sym, const ml_frame *f, char *buf, si
         snprintf(fn, sizeof fn, "0x%" PRIx64, f->offset);
         function = fn;
     }
-    char where[512] = "";
     if (sym->file && sym->line)
-        snprintf(where, sizeof where, " (%s:%" PRId64 ")", base_name(sym->file), sym->line);
+        snprintf(buf, len, "%s (%s:%" PRId64 ")", function, base_name(sym->file), sym->line);
     else if (sym->file)
-        snprintf(where, sizeof where, " (%s)", base_name(sym->file));
+        snprintf(buf, len, "%s (%s)", function, base_name(sym->file));
+    else
+        snprintf(buf, len, "%s", function);
+    return buf;
+}
+
+const char *ml_frame_text(const ml_symbol *sym, const ml_frame *f, char *buf, size_t len)
+{
+    char where[1024];
+    ml_frame_short(sym, f, where, sizeof where);
     const char *note = sym->status == ML_SYM_MISMATCH ? " (build id differs)" : "";
     if (sym->object)
-        snprintf(buf, len, "%s%s [%s]%s", function, where, base_name(sym->object), note);
+        snprintf(buf, len, "%s [%s]%s", where, base_name(sym->object), note);
     else
-        snprintf(buf, len, "%s%s", function, where);
+        snprintf(buf, len, "%s", where);
     return buf;
 }
 

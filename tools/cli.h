@@ -53,6 +53,8 @@ size_t ml_site_first_frame(ml_symbolizer *sym, const ml_stream *s, const ml_site
 /* Index of the first frame outside libmemlens and the C/C++ runtime, falling back to
  * ml_site_first_frame. */
 size_t ml_site_user_frame(ml_symbolizer *sym, const ml_stream *s, const ml_site *site);
+/* "function (file:line)" (basename of the file; the address when no function is known). */
+const char *ml_frame_short(const ml_symbol *sym, const ml_frame *f, char *buf, size_t len);
 /* "function (file:line) [object]" (basename of the object) into buf. */
 const char *ml_frame_text(const ml_symbol *sym, const ml_frame *f, char *buf, size_t len);
 /* Print up to max_frames frames of the site (0 = all), one per line, prefixed by indent. */

@@ -9,11 +9,18 @@
  * With --check (or any check budget option), `memlens check` runs on the run directory right
  * after (report on stderr, or --check-output FILE), LSan-style: exit 1 on findings even when the
  * program exited 0, 2 when the check cannot decide; a program that failed keeps its status.
+ *
+ * While the child runs, the parent does not block in waitpid: run_watch.c polls the alert pipe
+ * (the child's MEMLENS_ALERT_FD: alerts printed on stderr and delivered by --alert-exec and
+ * --alert-webhook) and, with --live, refreshes the view (live.c). A --live view on a terminal
+ * sends the program's stdout and stderr to <run dir>/output.<pid>.log (0600, O_EXCL|O_NOFOLLOW),
+ * opened by the child before exec.
  */
 #define _GNU_SOURCE
 #include "check.h"
 #include "cli.h"
 #include "fmt.h"
+#include "run_watch.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -39,8 +46,8 @@ static void usage(FILE *out)
           "Options (each sets the environment variable named after it):\n"
           "  --out DIR          run directory (MEMLENS_OUT; default ./memlens-<prog>-<pid>/)\n"
           "  --depth N          frames per call stack, 1..1024 (MEMLENS_DEPTH; default 32)\n"
-          "  --interval T       snapshot/flush interval: 500, 500ms or 2s (MEMLENS_INTERVAL;\n"
-          "                     default 1s)\n"
+          "  --interval T       snapshot/flush interval, and the --live refresh: 500, 500ms or\n"
+          "                     2s (MEMLENS_INTERVAL; default 1s)\n"
           "  --op-min SIZE      log each operation of at least SIZE bytes: 1048576, 64K, 1MiB\n"
           "                     (MEMLENS_OP_MIN; default 1MiB)\n"
           "  --sample SIZE      sampled mode: record about one allocation per SIZE bytes\n"
@@ -50,6 +57,24 @@ static void usage(FILE *out)
           "                     default 0: every allocation)\n"
           "  --no-follow-exec   stop tracking at exec (MEMLENS_FOLLOW_EXEC=0; default: follow)\n"
           "  -h, --help         this help\n\n"
+          "Live monitoring:\n"
+          "  --live             a view refreshed every --interval (default 1s): RSS, heap, mmap,\n"
+          "                     cgroup use and limit, growth pattern/rate/confidence, recent\n"
+          "                     alerts, top sites. On a terminal it is redrawn in place and the\n"
+          "                     program's stdout and stderr go to <run dir>/output.<pid>.log;\n"
+          "                     otherwise one plain line per interval on stdout (t=, rss=, heap=,\n"
+          "                     mmap=, cgroup=, heap trend) and the program's output is untouched\n"
+          "  --alert-exec CMD   run '/bin/sh -c CMD' for each alert, the alert's JSON line on its\n"
+          "                     stdin, MEMLENS_ALERT_LEVEL, MEMLENS_ALERT_RULE and\n"
+          "                     MEMLENS_ALERT_PID in its environment (at most 4 at once; more\n"
+          "                     are dropped and counted)\n"
+          "  --alert-webhook URL  POST each alert's JSON (Content-Type: application/json) to URL\n"
+          "                     (http:// or https://; 5 s timeouts), from this process, never\n"
+          "                     from the traced program\n"
+          "Alerts (thresholds MEMLENS_WARN/CRIT/EMERG, growth, site; see the README) are printed on\n"
+          "stderr as they happen, one line each; failures to deliver print one line and never\n"
+          "stop the run; at exit, deliveries in flight get at most 5 s (commands still running\n"
+          "then are stopped).\n\n"
           "Checking (memlens check in the same step; any check option implies --check):\n"
           "  --check            after the run, gate it like 'memlens check': exit 1 on findings\n"
           "                     even when COMMAND exited 0 (if COMMAND failed, its status is\n"
@@ -138,8 +163,61 @@ static void set_env(const char *name, const char *value)
     }
 }
 
+/* What the child reports on its close-on-exec pipe when it cannot start the program. */
+enum { CHILD_EXEC = 0, CHILD_OUTPUT_LOG = 1 };
+typedef struct child_error {
+    int stage, err;
+} child_error;
+
+static void report_child_error(int errfd, int stage, int err)
+{
+    child_error e = {stage, err};
+    if (write(errfd, &e, sizeof e) != (ssize_t)sizeof e)
+        fprintf(stderr, "memlens: cannot start the program: %s\n", strerror(err));
+}
+
+/* <outdir>/output.<pid>.log: the --live view's program output (the child's pid, so that a
+ * reused run directory never clashes). malloc'd. */
+static char *output_log_path(const char *outdir, long pid)
+{
+    char *p = NULL;
+    if (asprintf(&p, "%s/output.%ld.log", outdir, pid) < 0)
+        ml_die("out of memory");
+    return p;
+}
+
+/* In the child: stdout and stderr to the output log (created 0600, never through a symlink). */
+static void redirect_output(const char *outdir, int errfd)
+{
+    char *path = output_log_path(outdir, (long)getpid());
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0 || dup2(fd, STDERR_FILENO) < 0) {
+        report_child_error(errfd, CHILD_OUTPUT_LOG, errno);
+        _exit(126);
+    }
+    close(fd);
+    free(path);
+}
+
+/* In the child: the alert pipe's write end, kept open across exec, named by MEMLENS_ALERT_FD. */
+static void pass_alert_fd(int fd)
+{
+    if (fd < 3) { /* the library wants a descriptor >= 3 */
+        int moved = fcntl(fd, F_DUPFD, 3);
+        if (moved < 0)
+            return;
+        fd = moved;
+    }
+    if (fcntl(fd, F_SETFD, 0) != 0)
+        return;
+    char num[16];
+    snprintf(num, sizeof num, "%d", fd);
+    set_env("MEMLENS_ALERT_FD", num);
+}
+
 /* In the child: environment, run directory, exec. Reports errno on `errfd` on failure. */
-static _Noreturn void child(char **cmd, const char *lib, const char *outdir, int errfd)
+static _Noreturn void child(char **cmd, const char *lib, const char *outdir, int errfd,
+                            int alert_fd, bool output_log)
 {
     char *preload = NULL;
     const char *old = getenv("LD_PRELOAD");
@@ -149,10 +227,12 @@ static _Noreturn void child(char **cmd, const char *lib, const char *outdir, int
     set_env("MEMLENS_OUT", outdir);
     if (mkdir(outdir, 0700) != 0 && errno != EEXIST)
         fprintf(stderr, "memlens: warning: cannot create %s: %s\n", outdir, strerror(errno));
+    pass_alert_fd(alert_fd);
+    if (output_log)
+        redirect_output(outdir, errfd);
     execvp(cmd[0], cmd);
     int e = errno;
-    if (write(errfd, &e, sizeof e) != (ssize_t)sizeof e)
-        fprintf(stderr, "memlens: cannot run %s: %s\n", cmd[0], strerror(e));
+    report_child_error(errfd, CHILD_EXEC, e);
     _exit(e == ENOENT ? 127 : 126);
 }
 
@@ -265,6 +345,9 @@ int ml_cmd_run(int argc, char **argv)
         {"no-follow-exec", no_argument, NULL, 'x'}, {"help", no_argument, NULL, 'h'},
         {"sample", required_argument, NULL, 's'},
         {"check", no_argument, NULL, 'c'},
+        {"live", no_argument, NULL, 'L'},
+        {"alert-exec", required_argument, NULL, 'E'},
+        {"alert-webhook", required_argument, NULL, 'W'},
         {"check-output", required_argument, NULL, ML_CHECK_OPT_OUTPUT},
         {NULL, 0, NULL, 0},
     };
@@ -280,8 +363,9 @@ int ml_cmd_run(int argc, char **argv)
     bool do_check = false;
     const char *out = NULL;
     char depth[32] = "", interval[32] = "", op_min[32] = "", sample[32] = "";
-    bool no_follow = false;
-    uint64_t v;
+    bool no_follow = false, live = false;
+    const char *alert_exec = NULL, *alert_webhook = NULL;
+    uint64_t v, interval_ms = 0;
     int c;
     optind = 1;
     opterr = 0;
@@ -302,6 +386,7 @@ int ml_cmd_run(int argc, char **argv)
                 ml_usage_error("run", "--interval: expected milliseconds (500, 500ms) or seconds "
                                       "(2s), not '%s'", optarg);
             snprintf(interval, sizeof interval, "%" PRIu64 "ms", v);
+            interval_ms = v;
             break;
         case 'm':
             if (!ml_parse_size(optarg, &v))
@@ -317,6 +402,18 @@ int ml_cmd_run(int argc, char **argv)
             snprintf(sample, sizeof sample, "%" PRIu64, v);
             break;
         case 'x': no_follow = true; break;
+        case 'L': live = true; break;
+        case 'E':
+            if (!*optarg)
+                ml_usage_error("run", "--alert-exec: empty command");
+            alert_exec = optarg;
+            break;
+        case 'W':
+            if (strncmp(optarg, "http://", 7) != 0 && strncmp(optarg, "https://", 8) != 0)
+                ml_usage_error("run", "--alert-webhook: expected an http:// or https:// URL, "
+                                      "not '%s'", optarg);
+            alert_webhook = optarg;
+            break;
         case 'c': do_check = true; break;
         case 'h': usage(stdout); return ML_EXIT_OK;
         default:
@@ -353,9 +450,17 @@ int ml_cmd_run(int argc, char **argv)
     if (setenv("MEMLENS_FOLLOW_EXEC", no_follow ? "0" : "1", no_follow) != 0)
         ml_die("cannot set MEMLENS_FOLLOW_EXEC");
 
-    int pipefd[2];
-    if (pipe2(pipefd, O_CLOEXEC) != 0)
+    if (live && !interval_ms) {
+        const char *env = getenv("MEMLENS_INTERVAL");
+        if (!env || !ml_parse_interval_ms(env, &interval_ms))
+            interval_ms = 1000;
+    }
+    bool tty_view = live && isatty(STDOUT_FILENO);
+
+    int pipefd[2], alertfd[2];
+    if (pipe2(pipefd, O_CLOEXEC) != 0 || pipe2(alertfd, O_CLOEXEC) != 0)
         ml_die("pipe: %s", strerror(errno));
+    ml_watch_prepare(tty_view);
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0)
@@ -369,9 +474,11 @@ int ml_cmd_run(int argc, char **argv)
                 _exit(127);
             outdir = absolute_path(rel);
         }
-        child(cmd, lib, outdir, pipefd[1]);
+        close(alertfd[0]);
+        child(cmd, lib, outdir, pipefd[1], alertfd[1], tty_view);
     }
     close(pipefd[1]);
+    close(alertfd[1]);
     if (!outdir) {
         const char *slash = strrchr(cmd[0], '/');
         char *rel = NULL;
@@ -385,26 +492,41 @@ int ml_cmd_run(int argc, char **argv)
     sigaction(SIGINT, &ign, &old_int);
     sigaction(SIGQUIT, &ign, &old_quit);
 
-    int exec_errno = 0;
+    child_error failure = {0, 0};
     ssize_t n;
     do
-        n = read(pipefd[0], &exec_errno, sizeof exec_errno);
+        n = read(pipefd[0], &failure, sizeof failure);
     while (n < 0 && errno == EINTR);
     close(pipefd[0]);
 
+    char *output_log = tty_view ? output_log_path(outdir, (long)pid) : NULL;
     int status = 0;
-    while (waitpid(pid, &status, 0) < 0) {
-        if (errno != EINTR)
-            ml_die("waitpid: %s", strerror(errno));
-    }
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGQUIT, &old_quit, NULL);
-
-    if (n == (ssize_t)sizeof exec_errno) {
-        fprintf(stderr, "memlens: cannot run %s: %s\n", cmd[0], strerror(exec_errno));
+    if (n == (ssize_t)sizeof failure) {
+        close(alertfd[0]);
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+            ;
+        sigaction(SIGINT, &old_int, NULL);
+        sigaction(SIGQUIT, &old_quit, NULL);
+        if (failure.stage == CHILD_OUTPUT_LOG) {
+            fprintf(stderr, "memlens: cannot create %s: %s\n", output_log, strerror(failure.err));
+            return ML_EXIT_USAGE;
+        }
+        fprintf(stderr, "memlens: cannot run %s: %s\n", cmd[0], strerror(failure.err));
         if (default_out)
             rmdir(outdir); /* created by the child; removed only if still empty */
-        return exec_errno == ENOENT ? 127 : 126;
+        return failure.err == ENOENT ? 127 : 126;
+    }
+    const char *slash = strrchr(cmd[0], '/');
+    ml_watch_opts wo = {.child = pid, .alert_fd = alertfd[0], .rundir = outdir,
+                        .command = slash ? slash + 1 : cmd[0], .exec_cmd = alert_exec,
+                        .webhook_url = alert_webhook, .live = live, .tty = tty_view,
+                        .interval_ms = interval_ms, .output_log = output_log};
+    status = ml_watch_run(&wo);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGQUIT, &old_quit, NULL);
+    if (output_log) {
+        fprintf(stderr, "memlens: the program's output (stdout and stderr) is in %s\n", output_log);
+        free(output_log);
     }
     int check_status = after_run(outdir, do_check ? &check : NULL);
     free(outdir);

@@ -1,5 +1,6 @@
 /* main.c — the memlens command-line entry point: dispatches to one command per file
- * (cmd_run.c, cmd_report.c, cmd_leaks.c, cmd_check.c, cmd_trends.c, cmd_control.c). Exit status: 0 ok, 1 findings, 2 usage/input error.
+ * (cmd_run.c with run_watch.c and live.c, cmd_report.c, cmd_leaks.c, cmd_check.c, cmd_trends.c,
+ * cmd_control.c). Exit status: 0 ok, 1 findings, 2 usage/input error.
  */
 #include "cli.h"
 
@@ -15,7 +16,8 @@ static const struct {
     int (*fn)(int, char **);
     const char *what;
 } commands[] = {
-    {"run", ml_cmd_run, "run a program under tracking and print a summary"},
+    {"run", ml_cmd_run, "run a program under tracking and print a summary; alerts,\n"
+                        "             --live view"},
     {"report", ml_cmd_report, "top memory consumers by site, function, library or kind"},
     {"leaks", ml_cmd_leaks, "leaked blocks by class (definitely/indirectly/possibly lost,\n"
                             "             still reachable), with their stacks"},

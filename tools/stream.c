@@ -253,6 +253,10 @@ static bool parse_snapshot(parse_ctx *c, ml_stream *s, json_t *o)
         !get_int(c, o, "threads", &x.threads, false) ||
         !get_int(c, o, "dropped_ops", &x.dropped_ops, false))
         return false;
+    x.cgroup_current = x.cgroup_max = -1;
+    if (!get_int(c, o, "cgroup_current", &x.cgroup_current, false) ||
+        !get_int(c, o, "cgroup_max", &x.cgroup_max, false))
+        return false;
     s->last = x;
     if (!s->has_snapshot || x.heap_peak > s->heap_peak)
         s->heap_peak = x.heap_peak;
@@ -467,6 +471,30 @@ int64_t ml_stream_count(const ml_stream *s, int64_t scaled)
     return scaled >= 0 ? (scaled + half) / scale : -((-scaled + half) / scale);
 }
 
+ml_stream *ml_stream_new(const char *path)
+{
+    ml_stream *s = xcalloc(1, sizeof *s);
+    s->path = xstrdup(path);
+    const char *slash = strrchr(s->path, '/');
+    s->name = slash ? slash + 1 : s->path;
+    s->ppid = -1;
+    return s;
+}
+
+bool ml_stream_add_record(ml_stream *s, json_t *record, size_t line, char *err, size_t errlen)
+{
+    parse_ctx c = {.path = s->path, .line = line, .err = err, .errlen = errlen};
+    if (!parse_record(&c, s, record, line == 1))
+        return false;
+    s->lines++;
+    return true;
+}
+
+void ml_stream_finish(ml_stream *s)
+{
+    finish_sites(s);
+}
+
 ml_stream *ml_stream_load(const char *path, char *err, size_t errlen)
 {
     parse_ctx c = {.path = path, .line = 0, .err = err, .errlen = errlen};
@@ -475,11 +503,7 @@ ml_stream *ml_stream_load(const char *path, char *err, size_t errlen)
         fail(&c, "cannot open: %s", strerror(errno));
         return NULL;
     }
-    ml_stream *s = xcalloc(1, sizeof *s);
-    s->path = xstrdup(path);
-    const char *slash = strrchr(s->path, '/');
-    s->name = slash ? slash + 1 : s->path;
-    s->ppid = -1;
+    ml_stream *s = ml_stream_new(path);
 
     char *buf = NULL;
     size_t cap = 0;
@@ -507,11 +531,10 @@ ml_stream *ml_stream_load(const char *path, char *err, size_t errlen)
                 ok = fail(&c, "malformed JSON: %s", jerr.text);
             break;
         }
-        ok = parse_record(&c, s, o, c.line == 1);
+        ok = ml_stream_add_record(s, o, c.line, err, errlen);
         json_decref(o);
         if (!ok)
             break;
-        s->lines++;
     }
     if (ok && ferror(f))
         ok = fail(&c, "read error: %s", strerror(errno));

@@ -84,6 +84,7 @@ typedef struct ml_site {
 typedef struct ml_snapshot {
     int64_t t, rss, rss_peak, heap_live, heap_peak, heap_blocks;
     int64_t mmap_live, mmap_anon_live, mmap_file_live, threads, dropped_ops;
+    int64_t cgroup_current, cgroup_max; /* -1 when absent (no memory cgroup; no limit) */
 } ml_snapshot;
 
 typedef struct ml_op {
@@ -139,6 +140,16 @@ typedef struct ml_run {
 /* Load one stream file. On error returns NULL and writes "FILE:LINE: reason" into err. */
 ml_stream *ml_stream_load(const char *path, char *err, size_t errlen);
 void ml_stream_free(ml_stream *s);
+
+/* Reading record by record (a stream still being written: stream_follow.h). ml_stream_new makes
+ * an empty stream named `path`; ml_stream_add_record takes one parsed line (`line` counts from 1:
+ * the header) and returns false with "FILE:LINE: reason" in err when the record is invalid;
+ * ml_stream_finish (re)computes the derived site fields (live bytes, rounded counts) and may be
+ * called after any number of records. */
+typedef struct json_t json_t;
+ml_stream *ml_stream_new(const char *path);
+bool ml_stream_add_record(ml_stream *s, json_t *record, size_t line, char *err, size_t errlen);
+void ml_stream_finish(ml_stream *s);
 
 /* Load a run: `arg` is a run directory, a single .jsonl file, or NULL for the newest
  * ./memlens-* directory of the current directory. Returns false with err filled on error. */
