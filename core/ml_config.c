@@ -40,6 +40,7 @@ bool ml_parse_size(const char *text, uint64_t *out) {
     case 'k': case 'K': mult = 1ull << 10; text++; break;
     case 'm': case 'M': mult = 1ull << 20; text++; break;
     case 'g': case 'G': mult = 1ull << 30; text++; break;
+    case 't': case 'T': mult = 1ull << 40; text++; break;
     case 'b': case 'B': break;
     default: return true;
     }

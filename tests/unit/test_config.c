@@ -11,6 +11,8 @@ Test(config, sizes) {
     cr_assert_not(ml_parse_size("512KiB", &v)); cr_assert_eq(v, 512 << 10);
     cr_assert_not(ml_parse_size("1MiB", &v)); cr_assert_eq(v, 1 << 20);
     cr_assert_not(ml_parse_size("2G", &v)); cr_assert_eq(v, 2ull << 30);
+    cr_assert_not(ml_parse_size("1TiB", &v)); cr_assert_eq(v, 1ull << 40);
+    cr_assert(ml_parse_size("16777216T", &v));   /* 2^64: overflows */
     cr_assert_not(ml_parse_size("3MB", &v)); cr_assert_eq(v, 3 << 20);
     cr_assert(ml_parse_size("", &v));
     cr_assert(ml_parse_size("12Q", &v));
