@@ -45,9 +45,10 @@ static inline struct shard *shard_of(uintptr_t ptr, uint64_t h) {
 
 /* Sampled mode: most frees are of blocks that were never recorded, and a shard holding a few sampled
  * blocks would send each of them through its lock. A counting filter answers "surely not here" first:
- * one byte per bucket of the address hash, counting the live recorded blocks of that bucket, updated
- * with atomics (inserts and removes are rare in sampled mode); a count that reaches 255 stays there
- * (the bucket then always says "maybe"). Its visibility argument is the empty shard's, below. The shim
+ * one byte per bucket of the address hash (8 KiB, small enough to stay cached; with B recorded blocks
+ * live about B/8192 of the other frees still go on to the shard), counting the live recorded blocks
+ * of that bucket, updated with atomics (inserts and removes are rare in sampled mode); a count that
+ * reaches 255 stays there (the bucket then always says "maybe"). Its visibility argument is the empty shard's, below. The shim
  * asks it (ml_live_may_hold) before anything else on a free. Full mode does not use it: nearly every
  * free is of a recorded block. */
 _Atomic uint8_t ml_live_filter[1u << ML_LIVE_FILTER_BITS];
