@@ -548,7 +548,8 @@ static void stack_bounds_init(uintptr_t sp) {
 
 /* The entry point captures the caller's registers exactly: RIP is the return address on top of the
  * stack, RSP the value after the return, RBP untouched; then it tail-calls the C walk. */
-HIDDEN unsigned ml_unwind_regs(uintptr_t *frames, unsigned max, uintptr_t ip, uintptr_t sp, uintptr_t bp);
+/* used: called from the top-level asm below, which link-time optimization cannot see */
+HIDDEN __attribute__((used)) unsigned ml_unwind_regs(uintptr_t *frames, unsigned max, uintptr_t ip, uintptr_t sp, uintptr_t bp);
 __asm__(".text\n"
         ".globl ml_unwind\n"
         ".hidden ml_unwind\n"
