@@ -103,13 +103,22 @@ bool ml_sites_init(void) {
     return false;
 }
 
+/* Two independent lanes (even and odd frames) halve the chain of dependent multiplies. */
 static inline uint64_t stack_hash(const uintptr_t *frames, unsigned depth, unsigned kind) {
-    uint64_t h = 0x243F6A8885A308D3ull ^ ((uint64_t)kind << 56) ^ depth;
-    for (unsigned i = 0; i < depth; i++) {
-        h = (h ^ frames[i]) * 0x9E3779B97F4A7C15ull;
-        h ^= h >> 32;
+    uint64_t a = 0x243F6A8885A308D3ull ^ ((uint64_t)kind << 56) ^ depth, b = 0x13198A2E03707344ull;
+    unsigned i = 0;
+    for (; i + 1 < depth; i += 2) {
+        a = (a ^ frames[i]) * 0x9E3779B97F4A7C15ull;
+        b = (b ^ frames[i + 1]) * 0xC2B2AE3D27D4EB4Full;
+        a ^= a >> 32;
+        b ^= b >> 29;
     }
-    return h | 1;
+    if (i < depth) {
+        a = (a ^ frames[i]) * 0x9E3779B97F4A7C15ull;
+        a ^= a >> 32;
+    }
+    uint64_t h = (a ^ (b * 0x165667B19E3779F9ull)) * 0x9E3779B97F4A7C15ull;
+    return (h ^ (h >> 32)) | 1;
 }
 
 static bool same(const struct ml_site *s, uint64_t hash, const uintptr_t *frames, unsigned depth, unsigned kind) {
