@@ -32,15 +32,7 @@ static struct shard shards[ML_LIVE_SHARDS];
 #define FIRST_CAP 16
 static struct entry first_tables[ML_LIVE_SHARDS][FIRST_CAP];
 
-/* The slot hash keeps neighbours together: the blocks of one 64 KiB granule get consecutive homes
- * (their offset in the granule / 16, added to a scrambled granule number), so a program that
- * allocates or frees in address order (a heap being filled, freed, scanned) walks a table in order
- * instead of missing the cache on every block; granules land at unrelated offsets, and the top bits
- * (the shard within a group) depend on the granule alone. */
-static inline uint64_t mix(uintptr_t ptr) {
-    uint64_t g = (uint64_t)(ptr >> 16) * 0x9E3779B97F4A7C15ull;
-    return (g ^ (g >> 31)) + ((ptr >> 4) & 0xfff);
-}
+static inline uint64_t mix(uintptr_t ptr) { return ml_live_hash(ptr); }
 /* A shard is chosen by the 64 MiB region of the address (glibc gives each thread's arena its own
  * regions) and then by the address: blocks that one thread allocates and frees stay in a group of
  * 16 shards that other threads' blocks rarely share, so threads do not pass cache lines back and
@@ -107,7 +99,7 @@ bool ml_live_insert(uintptr_t ptr, uint64_t size, uint32_t site) {
     while (s->slots[i].ptr && s->slots[i].ptr != ptr) i = (i + 1) & s->mask;
     if (!s->slots[i].ptr) {
         __atomic_store_n(&s->count, s->count + 1, __ATOMIC_RELAXED);
-        if (ml_config.sample_rate) filter_add(ml_live_hash(ptr), 1);
+        if (ml_config.sample_rate) filter_add(h, 1);
     }
     s->slots[i].ptr = ptr;
     s->slots[i].packed = packed;
@@ -143,7 +135,7 @@ bool ml_live_remove(uintptr_t ptr, uint64_t *size, uint32_t *site) {
     s->slots[hole].ptr = 0;
     s->slots[hole].packed = 0;
     __atomic_store_n(&s->count, s->count - 1, __ATOMIC_RELAXED);
-    if (ml_config.sample_rate) filter_add(ml_live_hash(ptr), -1);
+    if (ml_config.sample_rate) filter_add(h, -1);
     ml_spin_unlock(&s->lock);
     return true;
 }
