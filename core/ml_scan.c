@@ -85,6 +85,43 @@ static int by_start(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+/* Sorts blocks by start address: an LSD radix sort, 11 bits a pass over the bits in which the
+ * addresses differ (three passes for blocks within 8 GiB), in memory of its own; qsort (which may
+ * use the program's malloc) only if that memory cannot be had. */
+static void sort_blocks(struct block *blocks, size_t n) {
+    enum { DIGIT = 11, BUCKETS = 1 << DIGIT };
+    if (n < 2) return;
+    uintptr_t lo = UINTPTR_MAX, hi = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (blocks[i].start < lo) lo = blocks[i].start;
+        if (blocks[i].start > hi) hi = blocks[i].start;
+    }
+    unsigned bits = hi > lo ? 64 - (unsigned)__builtin_clzll((unsigned long long)(hi - lo)) : 0;
+    struct block *tmp = bits ? grab(n * sizeof *tmp) : NULL;
+    if (!tmp) {
+        if (bits) qsort(blocks, n, sizeof *blocks, by_start);
+        return;
+    }
+    static size_t offset[BUCKETS];   /* only the exit scan sorts, once */
+    struct block *src = blocks, *dst = tmp;
+    for (unsigned shift = 0; shift < bits; shift += DIGIT) {
+        memset(offset, 0, sizeof offset);
+        for (size_t i = 0; i < n; i++) offset[((src[i].start - lo) >> shift) & (BUCKETS - 1)]++;
+        size_t sum = 0;
+        for (unsigned d = 0; d < BUCKETS; d++) {
+            size_t c = offset[d];
+            offset[d] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < n; i++) dst[offset[((src[i].start - lo) >> shift) & (BUCKETS - 1)]++] = src[i];
+        struct block *t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != blocks) memcpy(blocks, src, n * sizeof *blocks);
+    ml_os_free(tmp, n * sizeof *tmp);
+}
+
 /* The block containing addr (a zero-sized block only at its start), or -1. */
 /* The block containing addr (a zero-sized block only at its start), or -1: find the cluster, then
  * its page index gives the last block starting at or before addr's page; a few steps reach addr. */
@@ -344,7 +381,7 @@ bool ml_scan_leaks(ml_leak_emit *emit, void *arg, struct ml_scan_result *result)
         cap *= 4;
     }
     size_t n = s->count;
-    qsort(s->blocks, n, sizeof *s->blocks, by_start);
+    sort_blocks(s->blocks, n);
     s->pid = getpid();
     s->direct = only_thread_left();
     s->state = grab(n);
