@@ -210,7 +210,7 @@ HEAPTRACK_AS_LIMIT = 4 << 30
 GNU_TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
 
 
-def run_once(argv, env, timeout, log_path, as_limit=None):
+def run_once(argv, env, timeout, log_path, as_limit=None, cpus=None):
     """Wall time of argv from fork to reaping, its peak RSS in KiB, its exit code (negative: the
     signal that killed it), user+system CPU seconds of the whole tree, and whether it ran past timeout (then its process group is killed).
 
@@ -218,18 +218,20 @@ def run_once(argv, env, timeout, log_path, as_limit=None):
     high-water mark of the process it was forked from before exec, so wait4 on a child of this
     python would report at least python's own RSS. Without GNU time, wait4 is used (an upper bound).
     Either way it is the largest process of the tree that was waited for.
-    as_limit: RLIMIT_AS in bytes for the whole tree (heaptrack's runs: see HEAPTRACK_AS_LIMIT)."""
+    as_limit: RLIMIT_AS in bytes for the whole tree (heaptrack's runs: see HEAPTRACK_AS_LIMIT).
+    cpus: the CPUs the whole tree may run on (--pin), or None."""
     rss_file = log_path + ".rss"
     if GNU_TIME:
         argv = [GNU_TIME, "-f", "%M", "-o", rss_file] + argv
     with open(log_path, "wb") as log:
         start = time.perf_counter()
-        limit = None
-        if as_limit:
-            def limit():
+        def limit():
+            if as_limit:
                 resource.setrlimit(resource.RLIMIT_AS, (as_limit, as_limit))
+            if cpus:
+                os.sched_setaffinity(0, cpus)
         proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                start_new_session=True, preexec_fn=limit)
+                                start_new_session=True, preexec_fn=limit if as_limit or cpus else None)
         fired = threading.Event()
 
         def kill():
@@ -321,6 +323,9 @@ def main():
     ap.add_argument("--no-sampled", action="store_true", help="do not run memlens in sampled mode")
     ap.add_argument("--sample", default="512KiB", metavar="SIZE",
                     help="MEMLENS_SAMPLE of the sampled runs (default 512KiB)")
+    ap.add_argument("--pin", metavar="CPUS",
+                    help="run every program on these CPUs only (e.g. 1 or 0,1): on a VM whose CPUs run at "
+                         "different speeds, an unpinned run's median depends on where each run lands")
     ap.add_argument("--timeout", type=float, default=60, help="seconds per run before it is killed (default 60)")
     ap.add_argument("--memlens-env", action="append", default=[], metavar="VAR=VALUE",
                     help="extra environment for the memlens runs, e.g. MEMLENS_DEPTH=16; repeatable")
@@ -342,6 +347,10 @@ def main():
             sys.exit("bench: --memlens-env wants MEMLENS_VAR=VALUE, got %r" % kv)
         memlens_env[k] = v
     chosen = select(workloads(), args.workload)
+    try:
+        cpus = {int(c) for c in args.pin.split(",")} if args.pin else None
+    except ValueError:
+        sys.exit("bench: --pin wants CPU numbers such as 1 or 0,1, got %r" % args.pin)
 
     os.makedirs(args.cache, exist_ok=True)
     lib, lib_kind = find_library(args)
@@ -365,7 +374,7 @@ def main():
     log_path = os.path.join(scratch, "programs.log")
     print("# memlens bench  %s  %s, %d cores, %s"
           % (datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), platform.node(), os.cpu_count(), platform.release()))
-    print("# sampled = memlens with MEMLENS_SAMPLE=%s" % args.sample)
+    print("# sampled = memlens with MEMLENS_SAMPLE=%s%s" % (args.sample, "; every run pinned to CPUs " + args.pin if args.pin else ""))
     print("# library: %s (%s)%s" % (lib, lib_kind,
                                     "  env: " + " ".join("%s=%s" % kv for kv in memlens_env.items()) if memlens_env else ""))
     print("# median of %d interleaved runs%s; ratio = tool median / plain median; "
@@ -386,7 +395,7 @@ def main():
             active = [t for t in tools if t != "lsan" or w.lsan]
             # One untimed plain run: page cache, python's .pyc files.
             argv, env = tool_command("plain", w, bins, lib, scratch, args.quick, memlens_env, args.sample)
-            run_once(argv, env, args.timeout, log_path)
+            run_once(argv, env, args.timeout, log_path, cpus=cpus)
             res = {t: [] for t in active}
             broken = {}
             for i in range(runs):
@@ -396,7 +405,7 @@ def main():
                     outdir = tempfile.mkdtemp(prefix=t + "-", dir=scratch)
                     argv, env = tool_command(t, w, bins, lib, outdir, args.quick, memlens_env, args.sample)
                     seconds, cpu, rc, rss, timed_out = run_once(argv, env, args.timeout, log_path,
-                                                           HEAPTRACK_AS_LIMIT if t == "heaptrack" else None)
+                                                           HEAPTRACK_AS_LIMIT if t == "heaptrack" else None, cpus)
                     out = dir_bytes(outdir)
                     if t == "memlens" and i == 0 and not timed_out:
                         res.setdefault("memlens-figures", memlens_stream_figures(outdir))
