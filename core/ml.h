@@ -96,8 +96,8 @@ const struct ml_site *ml_site_get(uint32_t id); /* NULL while the id is being pu
 
 /* Thread slots. Counters are written only by the owning thread (relaxed stores) and read by the collector. */
 struct ml_thread *ml_thread_self(void);        /* registers the calling thread on first use */
-void ml_thread_count(struct ml_thread *thread, uint32_t site, int64_t allocations, int64_t frees,
-                     uint64_t allocated_bytes, uint64_t freed_bytes);
+void ml_thread_count_alloc(struct ml_thread *thread, uint32_t site, uint64_t count, uint64_t bytes);
+void ml_thread_count_free(struct ml_thread *thread, uint32_t site, uint64_t count, uint64_t bytes);
 /* Collector side: out[s] = counters of site s summed over dead and live threads, for s < count. */
 void ml_sites_totals(struct ml_counters *out, uint32_t count);
 /* Folds the counters of exited threads into the global base; collector only. */
@@ -188,7 +188,15 @@ static inline bool ml_sample_take(uint64_t size) {
     return ml_sample_slow(size);
 }
 /* The weights of a recorded block of `size` bytes: counts (in 1/ML_COUNT_SCALE) and bytes. */
-void ml_sample_weights(uint64_t size, uint64_t *count, uint64_t *bytes);
+void ml_sample_weights_slow(uint64_t size, uint64_t *count, uint64_t *bytes);   /* sampled mode */
+static inline void ml_sample_weights(uint64_t size, uint64_t *count, uint64_t *bytes) {
+    if (__builtin_expect(!ml_config.sample_rate, 1)) {
+        *count = 1;
+        *bytes = size;
+        return;
+    }
+    ml_sample_weights_slow(size, count, bytes);
+}
 
 /* ---- tracking API used by the shim (ml_track.c) ---- */
 bool ml_track_init(void);          /* true on error; idempotent */

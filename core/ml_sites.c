@@ -268,22 +268,28 @@ static inline void add_relaxed(uint64_t *field, uint64_t v) {
     __atomic_store_n(field, __atomic_load_n(field, __ATOMIC_RELAXED) + v, __ATOMIC_RELAXED);
 }
 
-void ml_thread_count(struct ml_thread *t, uint32_t site, int64_t allocations, int64_t frees,
-                     uint64_t allocated_bytes, uint64_t freed_bytes) {
-    struct ml_counters *c = &t->counters[site];
+/* Adds to one pair of a site's counters (allocations and allocated bytes, or frees and freed bytes). */
+static inline void count_pair(struct ml_thread *t, uint32_t site, uint64_t *count, uint64_t n, uint64_t *bytes,
+                              uint64_t b) {
     if (__builtin_expect(t == &shared_thread, 0)) {
-        __atomic_fetch_add(&c->allocations, (uint64_t)allocations, __ATOMIC_RELAXED);
-        __atomic_fetch_add(&c->frees, (uint64_t)frees, __ATOMIC_RELAXED);
-        __atomic_fetch_add(&c->allocated_bytes, allocated_bytes, __ATOMIC_RELAXED);
-        __atomic_fetch_add(&c->freed_bytes, freed_bytes, __ATOMIC_RELAXED);
+        __atomic_fetch_add(count, n, __ATOMIC_RELAXED);
+        __atomic_fetch_add(bytes, b, __ATOMIC_RELAXED);
     } else {
-        add_relaxed(&c->allocations, (uint64_t)allocations);
-        add_relaxed(&c->frees, (uint64_t)frees);
-        add_relaxed(&c->allocated_bytes, allocated_bytes);
-        add_relaxed(&c->freed_bytes, freed_bytes);
+        add_relaxed(count, n);
+        add_relaxed(bytes, b);
     }
     if (site >= atomic_load_explicit(&t->max_site, memory_order_relaxed))
         atomic_store_explicit(&t->max_site, site + 1, memory_order_relaxed);
+}
+
+void ml_thread_count_alloc(struct ml_thread *t, uint32_t site, uint64_t count, uint64_t bytes) {
+    struct ml_counters *c = &t->counters[site];
+    count_pair(t, site, &c->allocations, count, &c->allocated_bytes, bytes);
+}
+
+void ml_thread_count_free(struct ml_thread *t, uint32_t site, uint64_t count, uint64_t bytes) {
+    struct ml_counters *c = &t->counters[site];
+    count_pair(t, site, &c->frees, count, &c->freed_bytes, bytes);
 }
 
 static void add_counters(struct ml_counters *out, const struct ml_counters *c) {

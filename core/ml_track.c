@@ -89,8 +89,7 @@ bool ml_sample_slow(uint64_t size) {
     return true;
 }
 
-void ml_sample_weights(uint64_t size, uint64_t *count, uint64_t *bytes) {
-    if (!ml_config.sample_rate) { *count = 1; *bytes = size; return; }
+void ml_sample_weights_slow(uint64_t size, uint64_t *count, uint64_t *bytes) {
     if (size >= ml_config.op_min || size == 0) { *count = ML_COUNT_SCALE; *bytes = size; return; }
     double p = -expm1(-(double)size / (double)ml_config.sample_rate);   /* 1 - exp(-size/rate) */
     *count = (uint64_t)((double)ML_COUNT_SCALE / p + 0.5);
@@ -114,7 +113,7 @@ void ml_track_alloc(void *ptr, uint64_t size, unsigned kind, const struct ml_ori
     if (ml_live_insert((uintptr_t)ptr, size, site)) { ml_fail("out of memory for the live-block map"); return; }
     uint64_t count, bytes;
     ml_sample_weights(size, &count, &bytes);
-    ml_thread_count(t, site, (int64_t)count, 0, bytes, 0);
+    ml_thread_count_alloc(t, site, count, bytes);
     ml_thread_heap(t, (int64_t)bytes);
     if (size >= ml_config.op_min) queue_op(kind, site, size, (uintptr_t)ptr, false);
 }
@@ -127,7 +126,7 @@ void ml_track_free_commit(uint64_t size, uint32_t site, void *ptr) {
     struct ml_thread *t = ml_thread_self();
     uint64_t count, bytes;
     ml_sample_weights(size, &count, &bytes);
-    ml_thread_count(t, site, 0, (int64_t)count, 0, bytes);
+    ml_thread_count_free(t, site, count, bytes);
     ml_thread_heap(t, -(int64_t)bytes);
     if (size >= ml_config.op_min) {
         const struct ml_site *s = ml_site_get(site);
@@ -154,7 +153,7 @@ void ml_track_mmap(void *addr, uint64_t len, bool anonymous, const struct ml_ori
     len = page_round(len);
     ml_maps_remove((uintptr_t)addr, len, NULL, NULL);   /* MAP_FIXED over a tracked range replaces it */
     if (ml_maps_add((uintptr_t)addr, len, site, kind)) { ml_fail("out of memory for the mapping table"); return; }
-    ml_thread_count(t, site, ml_config.sample_rate ? ML_COUNT_SCALE : 1, 0, len, 0);
+    ml_thread_count_alloc(t, site, ml_config.sample_rate ? ML_COUNT_SCALE : 1, len);
     if (len >= ml_config.op_min) queue_op(kind, site, len, (uintptr_t)addr, false);
 }
 
@@ -162,7 +161,7 @@ struct unmap_note { struct ml_thread *thread; uintptr_t addr; };
 
 static void count_unmapped(uint32_t site, unsigned kind, uint64_t bytes, void *arg) {
     struct unmap_note *note = arg;
-    ml_thread_count(note->thread, site, 0, ml_config.sample_rate ? ML_COUNT_SCALE : 1, 0, bytes);
+    ml_thread_count_free(note->thread, site, ml_config.sample_rate ? ML_COUNT_SCALE : 1, bytes);
     if (bytes >= ml_config.op_min) queue_op(kind, site, bytes, note->addr, true);
 }
 
@@ -183,8 +182,8 @@ void ml_track_mremap(void *old_addr, uint64_t old_len, void *new_addr, uint64_t 
     ml_maps_remove((uintptr_t)new_addr, new_len, NULL, NULL);
     if (ml_maps_add((uintptr_t)new_addr, new_len, site, kind)) { ml_fail("out of memory for the mapping table"); return; }
     /* a move keeps the bytes; growth counts as bytes allocated, shrinking as bytes freed */
-    if (new_len > old_len) ml_thread_count(t, site, 0, 0, new_len - old_len, 0);
-    else if (old_len > new_len) ml_thread_count(t, site, 0, 0, 0, old_len - new_len);
+    if (new_len > old_len) ml_thread_count_alloc(t, site, 0, new_len - old_len);
+    else if (old_len > new_len) ml_thread_count_free(t, site, 0, old_len - new_len);
 }
 
 bool ml_track_init(void) {

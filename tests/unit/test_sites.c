@@ -27,8 +27,8 @@ struct worker_arg { uint32_t site; };
 static void *worker(void *p) {
     struct worker_arg *arg = p;
     struct ml_thread *t = ml_thread_self();
-    for (int i = 0; i < 1000; i++) ml_thread_count(t, arg->site, 1, 0, 10, 0);
-    ml_thread_count(t, arg->site, 0, 400, 0, 4000);
+    for (int i = 0; i < 1000; i++) ml_thread_count_alloc(t, arg->site, 1, 10);
+    ml_thread_count_free(t, arg->site, 400, 4000);
     return NULL;
 }
 
