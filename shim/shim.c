@@ -93,13 +93,18 @@ static inline bool tracking(void) {
     return false;
 }
 
-static void track_alloc(void *p, size_t size, unsigned kind, const struct ml_origin *origin) {
-    if (!ml_sample_take(size)) return;
+/* The recording itself is out of line, so that what every call runs (and, in sampled mode, nearly
+ * all of it) stays a few instructions in the interposer: programs with large code footprints pay
+ * for every cache line of ours they touch. */
+static __attribute__((noinline)) void record_alloc(void *p, size_t size, unsigned kind, const struct ml_origin *origin) {
     int saved = errno;
     ml_tls.guard++;
     ml_track_alloc(p, size, kind, origin);
     ml_tls.guard--;
     errno = saved;
+}
+static inline void track_alloc(void *p, size_t size, unsigned kind, const struct ml_origin *origin) {
+    if (ml_sample_take(size)) record_alloc(p, size, kind, origin);
 }
 
 /* Removes `p` from the live map; the caller frees it, then commits. */
@@ -147,12 +152,17 @@ EXPORT void *calloc(size_t count, size_t size) {
     return p;
 }
 
-EXPORT void free(void *p) {
-    if (UNLIKELY(!p || is_boot(p))) return;
-    NEED(free);
+static __attribute__((noinline)) void free_recorded(void *p) {
     struct release r = release_begin(p);
     real_free(p);
     release_commit(r, p);
+}
+
+EXPORT void free(void *p) {
+    if (UNLIKELY(!p || is_boot(p))) return;
+    NEED(free);
+    if (ml_live_may_hold((uintptr_t)p)) free_recorded(p);   /* sampled mode: usually not */
+    else real_free(p);
 }
 
 /* realloc-like: the old block is released only if the call succeeds. */
