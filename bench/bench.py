@@ -266,9 +266,11 @@ def run_once(argv, env, timeout, log_path, as_limit=None, cpus=None):
 def memlens_stream_figures(outdir):
     """(allocations, map bytes per live block) from the streams of outdir. Allocations: the sum of
     `sites` deltas, None if unreadable (a check that the tracker saw the work it was timed on; in
-    sampled mode in 1/256 units, so not shown). Map bytes per block: the largest tracker_bytes /
-    heap_blocks of the snapshots holding at least 100k live blocks, else None."""
+    sampled mode in 1/256 units, so not shown). Map bytes per block: the map's largest size
+    (tracker_bytes) over the largest number of live blocks (heap_blocks) of the stream, when that
+    reached 100k, else None (the tables are sized for the peak and do not shrink)."""
     total, seen, per_block = 0, False, None
+    peak_bytes, peak_blocks = {}, {}
     for name in os.listdir(outdir):
         if not name.endswith(".jsonl"):
             continue
@@ -281,9 +283,13 @@ def memlens_stream_figures(outdir):
                 if rec.get("type") == "sites":
                     seen = True
                     total += sum(row[1] for row in rec.get("d", []))
-                elif rec.get("type") == "snapshot" and rec.get("heap_blocks", 0) >= 100000 and "tracker_bytes" in rec:
-                    b = rec["tracker_bytes"] / rec["heap_blocks"]
-                    per_block = b if per_block is None else max(per_block, b)
+                elif rec.get("type") == "snapshot" and "tracker_bytes" in rec:
+                    peak_bytes[name] = max(peak_bytes.get(name, 0), rec["tracker_bytes"])
+                    peak_blocks[name] = max(peak_blocks.get(name, 0), rec.get("heap_blocks", 0))
+    for name, blocks in peak_blocks.items():
+        if blocks >= 100000:
+            b = peak_bytes[name] / blocks
+            per_block = b if per_block is None else max(per_block, b)
     return (total if seen else None), per_block
 
 
