@@ -355,6 +355,25 @@ void ml_live_frame(ml_live *lv)
         plain_line(lv);
 }
 
+void ml_live_suspend(ml_live *lv)
+{
+    if (lv->screen_on) {
+        fputs(ESC_ALT_OFF, stdout);
+        fflush(stdout);
+        lv->screen_on = false;
+    }
+}
+
+void ml_live_resume(ml_live *lv)
+{
+    if (lv->o.tty && !lv->screen_on) {
+        fputs(ESC_ALT_ON, stdout);
+        fflush(stdout);
+        lv->screen_on = true;
+        draw(lv);
+    }
+}
+
 void ml_live_end(ml_live *lv)
 {
     if (lv->screen_on) {

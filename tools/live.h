@@ -43,6 +43,11 @@ void ml_live_message(ml_live *lv, const char *text, bool alert);
 /* Read the streams, then draw a frame (tty) or print a line if a new snapshot came (plain). */
 void ml_live_frame(ml_live *lv);
 
+/* Ctrl-Z: leave the alternate screen before memlens stops (suspend), and come back to it and
+ * redraw when it continues (resume). No-ops outside the tty view. */
+void ml_live_suspend(ml_live *lv);
+void ml_live_resume(ml_live *lv);
+
 /* Restore the terminal, print the kept messages on stderr, release the view. */
 void ml_live_end(ml_live *lv);
 

@@ -30,7 +30,8 @@ static int signal_pipe[2] = {-1, -1};
 
 /* The signals the loop takes over, and their dispositions before, restored when it ends (a
  * SIGTERM during the summary kills memlens as before; nohup's ignored SIGHUP stays ignored). */
-static const int taken[] = {SIGCHLD, SIGWINCH, SIGTERM, SIGHUP, SIGPIPE};
+static const int taken[] = {SIGCHLD, SIGWINCH, SIGTERM, SIGHUP, SIGTSTP, SIGPIPE};
+enum { TAKEN_PIPE = 5 };
 #define NTAKEN (sizeof taken / sizeof *taken)
 static struct sigaction saved_actions[NTAKEN];
 static bool was_taken[NTAKEN];
@@ -63,7 +64,7 @@ void ml_watch_prepare(bool tty_view)
     if (pipe2(signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
         ml_die("pipe: %s", strerror(errno));
     take_signal(0, on_signal, SA_RESTART | SA_NOCLDSTOP);
-    for (size_t i = 1; tty_view && i <= 3; i++) {
+    for (size_t i = 1; tty_view && i <= 4; i++) {
         take_signal(i, on_signal, SA_RESTART);
         if (was_taken[i] && saved_actions[i].sa_handler == SIG_IGN) { /* stays ignored */
             sigaction(taken[i], &saved_actions[i], NULL);
@@ -171,6 +172,16 @@ static void take_signals(watch *w)
         for (ssize_t i = 0; i < n; i++) {
             if (sigs[i] == SIGWINCH && w->live) {
                 ml_live_frame(w->live);
+            } else if (sigs[i] == SIGTSTP && w->live) {
+                /* Ctrl-Z: the terminal as it was, then stop as the default action would; `fg`
+                 * continues here (the program, in the same process group, stops and continues
+                 * with memlens) */
+                struct sigaction stop = {.sa_handler = SIG_DFL}, ours;
+                ml_live_suspend(w->live);
+                sigaction(SIGTSTP, &stop, &ours);
+                raise(SIGTSTP);
+                sigaction(SIGTSTP, &ours, NULL);
+                ml_live_resume(w->live);
             } else if (sigs[i] == SIGTERM || sigs[i] == SIGHUP) {
                 end_view(w); /* leave the terminal as it was, then die of the signal */
                 restore_signals();
@@ -201,7 +212,7 @@ static int64_t now_ms(void)
 int ml_watch_run(const ml_watch_opts *o)
 {
     watch w = {.o = o, .alert_fd = o->alert_fd};
-    take_signal(4, SIG_IGN, 0); /* a closed stdout or webhook socket is an error, not a death;
+    take_signal(TAKEN_PIPE, SIG_IGN, 0); /* a closed stdout or webhook socket is an error, not a death;
                                  * after fork: the child keeps its own disposition */
     ml_follow_run_init(&w.run, o->rundir);
     w.sym = ml_sym_new();

@@ -7,7 +7,8 @@ so the final screen can be read). `tmux capture-pane` shows the view's labels an
 changes between two captures; after the program ends the normal screen is back with the summary and
 the note naming <run dir>/output.<pid>.log, which holds the program's output (0600). Ctrl-C in the
 pane ends `steady` (the parent ignores SIGINT, the child dies of it): exit 130 and the terminal
-restored. Without a terminal (stdout piped): plain `t=… rss=… heap=…` lines with a growing heap, and
+restored; in an interactive bash, Ctrl-Z leaves the alternate screen before the job stops, and `fg`
+brings the view back. Without a terminal (stdout piped): plain `t=… rss=… heap=…` lines with a growing heap, and
 the program's own output untouched. Skipped (with the reason printed) only when tmux is missing."""
 import os
 import re
@@ -145,6 +146,41 @@ def ctrl_c(suite):
                 f"terminal restored, summary shown:\n{final}")
 
 
+def ctrl_z(suite):
+    """Ctrl-Z in an interactive shell (job control: memlens and the program are a job of their own):
+    memlens leaves the alternate screen and the job stops; `fg` brings the view back, updating;
+    Ctrl-C then ends the run as usual (exit 130)."""
+    if not shutil.which("bash"):
+        mt.skip("bash is not installed")
+    tmux = Tmux(suite)
+    outdir = os.path.join(mt.new_dir("live-tstp"), "run")
+    name = "memlens-tstp"
+    try:
+        tmux.start(name, "bash --norc --noprofile -i")
+        run = shlex.join([mt.CLI, "run", "--live", "--interval", "200ms", "--out", outdir, "--",
+                          mt.program("steady")])
+        tmux.cmd("send-keys", "-t", name, run, "Enter")
+        tmux.wait_for(name, lambda s: HEAP_RE.search(s) and "steady_alloc" in s, "the view of steady")
+        tmux.cmd("send-keys", "-t", name, "C-z")
+        stopped = tmux.wait_for(name, lambda s: "Stopped" in s, "the job stopped after Ctrl-Z")
+        suite.check("memlens live" not in stopped, f"alternate screen left before stopping:\n{stopped}")
+        tmux.cmd("send-keys", "-t", name, "fg", "Enter")
+        back = tmux.wait_for(name, lambda s: HEAP_RE.search(s) and "memlens live" in s, "the view after fg")
+        heap1 = HEAP_RE.search(back).group(1)
+        tmux.wait_for(name, lambda s: HEAP_RE.search(s) and HEAP_RE.search(s).group(1) != heap1,
+                      "the view updating after fg")
+        tmux.cmd("send-keys", "-t", name, "C-c")
+        tmux.wait_for(name, lambda s: "memlens: run directory" in s, "the summary after Ctrl-C")
+        tmux.cmd("send-keys", "-t", name, 'echo "memlens exit status $?"', "Enter")   # fg's status: the job's
+        final = tmux.wait_for(name, lambda s: re.search(r"^memlens exit status \d+", s, re.M), "memlens's exit status")
+    finally:
+        tmux.close()
+    suite.eq("exit status after Ctrl-C (128+SIGINT)", 130,
+             int(re.search(r"^memlens exit status (\d+)", final, re.M).group(1)))
+    suite.check("memlens live" not in final and "memlens: run directory" in final,
+                f"terminal restored, summary shown:\n{final}")
+
+
 def plain_lines(suite):
     outdir = os.path.join(mt.new_dir("live-plain"), "run")
     res = mt.run([mt.CLI, "run", "--live", "--interval", "200ms", "--out", outdir, "--",
@@ -188,6 +224,7 @@ def main():
     mt.require_tools(suite)
     suite.case("tty view in tmux", tty_view)
     suite.case("Ctrl-C in the view", ctrl_c)
+    suite.case("Ctrl-Z and continue", ctrl_z)
     suite.case("plain lines without a terminal", plain_lines)
     suite.case("plain lines follow exec", plain_after_exec)
     suite.finish()
