@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "ml_parse.h"
 #include "ml_unwind.h"
 
 #define ML_MAX_DEPTH 128
@@ -57,10 +58,7 @@ struct ml_config {
 extern struct ml_config ml_config;
 /* Parses MEMLENS_* from the environment; on a bad value writes one line to stderr and returns true. */
 bool ml_config_load(struct ml_config *config);
-/* Parsers, exposed for tests: return true on error. */
-bool ml_parse_size(const char *text, uint64_t *out);
-bool ml_parse_duration_ns(const char *text, uint64_t *out);
-bool ml_parse_uint(const char *text, uint64_t min, uint64_t max, uint64_t *out);
+/* Its parsers (sizes, durations, bounded integers) are in ml_parse.h, shared with the CLI. */
 
 /* ---- tracking state ---- */
 enum ml_state { ML_STATE_OFF = 0, ML_STATE_ON = 1, ML_STATE_DISABLED = 2 };

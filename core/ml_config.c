@@ -10,61 +10,6 @@ struct ml_config ml_config = { .depth = 32, .interval_ns = 1000000000ull, .op_mi
     .window = 20, .levels = { { 60, true }, { 75, true }, { 90, true } },
     .growth_alert_bytes_per_min = 5ull << 20, .site_max = 100ull << 20, .alert_limit = 10, .alert_fd = -1 };
 
-static bool parse_digits(const char **text, uint64_t *out) {
-    const char *p = *text;
-    uint64_t v = 0;
-    if (*p < '0' || *p > '9') return true;
-    while (*p >= '0' && *p <= '9') {
-        if (v > (UINT64_MAX - 9) / 10) return true;
-        v = v * 10 + (uint64_t)(*p++ - '0');
-    }
-    *text = p;
-    *out = v;
-    return false;
-}
-
-bool ml_parse_uint(const char *text, uint64_t min, uint64_t max, uint64_t *out) {
-    uint64_t v;
-    if (parse_digits(&text, &v) || *text || v < min || v > max) return true;
-    *out = v;
-    return false;
-}
-
-/* "4096", "512K", "512KiB", "1M", "1MiB", "2G", "1GB": binary multiples either way, as heaptrack and
- * tcmalloc read them. */
-bool ml_parse_size(const char *text, uint64_t *out) {
-    uint64_t v, mult = 1;
-    if (parse_digits(&text, &v)) return true;
-    switch (*text) {
-    case 0: break;
-    case 'k': case 'K': mult = 1ull << 10; text++; break;
-    case 'm': case 'M': mult = 1ull << 20; text++; break;
-    case 'g': case 'G': mult = 1ull << 30; text++; break;
-    case 't': case 'T': mult = 1ull << 40; text++; break;
-    case 'b': case 'B': break;
-    default: return true;
-    }
-    if (mult > 1 && (strcmp(text, "iB") == 0 || strcmp(text, "B") == 0 || strcmp(text, "b") == 0)) text += strlen(text);
-    else if (mult == 1 && (*text == 'b' || *text == 'B')) text++;
-    if (*text || v > UINT64_MAX / mult) return true;
-    *out = v * mult;
-    return false;
-}
-
-/* "250ms", "2s", "1500" (milliseconds), "1m". */
-bool ml_parse_duration_ns(const char *text, uint64_t *out) {
-    uint64_t v, mult;
-    if (parse_digits(&text, &v)) return true;
-    if (*text == 0 || strcmp(text, "ms") == 0) mult = 1000000ull;
-    else if (strcmp(text, "s") == 0) mult = 1000000000ull;
-    else if (strcmp(text, "m") == 0 || strcmp(text, "min") == 0) mult = 60000000000ull;
-    else if (strcmp(text, "us") == 0) mult = 1000ull;
-    else return true;
-    if (v > UINT64_MAX / mult) return true;
-    *out = v * mult;
-    return false;
-}
-
 /* A threshold level: "200M" (bytes of RSS), "60%" (of the cgroup limit, 1..100), "0" (off). */
 static bool parse_level(const char *text, struct ml_level *out) {
     size_t len = strlen(text);

@@ -73,7 +73,7 @@ void ml_check_opts_init(ml_check_opts *o)
 static int64_t parse_budget(const char *arg, const char *name, const char *cmd)
 {
     uint64_t v;
-    if (!ml_parse_size(arg, &v) || v > (uint64_t)INT64_MAX)
+    if (ml_parse_size(arg, &v) || v > (uint64_t)INT64_MAX)
         ml_usage_error(cmd, "--%s: expected a size in bytes (4096, 64K, 1MiB), not '%s'", name,
                        arg);
     return (int64_t)v;

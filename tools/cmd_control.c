@@ -369,7 +369,7 @@ static int control_main(const char *cmd, int argc, char **argv)
     int npos = argc - optind;
     uint64_t limit = TOP_DEFAULT;
     if (is_top && npos == 2) {
-        if (!ml_parse_uint(argv[optind], 1, 100, &limit))
+        if (ml_parse_uint(argv[optind], 1, 100, &limit))
             ml_usage_error(cmd, "N must be 1..100, not '%s'", argv[optind]);
         optind++;
         npos--;

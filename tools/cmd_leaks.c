@@ -321,11 +321,11 @@ int ml_cmd_leaks(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'n':
-            if (!ml_parse_uint(optarg, 0, 100000000, &limit))
+            if (ml_parse_uint(optarg, 0, 100000000, &limit))
                 ml_usage_error("leaks", "--limit: expected a number, not '%s'", optarg);
             break;
         case 'f':
-            if (!ml_parse_uint(optarg, 0, 100000, &frames))
+            if (ml_parse_uint(optarg, 0, 100000, &frames))
                 ml_usage_error("leaks", "--frames: expected a number, not '%s'", optarg);
             break;
         case 's':

@@ -411,12 +411,12 @@ int ml_cmd_report(int argc, char **argv)
             else ml_usage_error("report", "--by: expected site, function, library or kind, not '%s'", optarg);
             break;
         case 'n':
-            if (!ml_parse_uint(optarg, 0, 100000000, &limit))
+            if (ml_parse_uint(optarg, 0, 100000000, &limit))
                 ml_usage_error("report", "--limit: expected a number, not '%s'", optarg);
             limit_set = true;
             break;
         case 'f':
-            if (!ml_parse_uint(optarg, 0, 100000, &frames))
+            if (ml_parse_uint(optarg, 0, 100000, &frames))
                 ml_usage_error("report", "--frames: expected a number, not '%s'", optarg);
             break;
         case 'j': json = true; break;

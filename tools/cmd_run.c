@@ -377,25 +377,25 @@ int ml_cmd_run(int argc, char **argv)
             out = optarg;
             break;
         case 'd':
-            if (!ml_parse_uint(optarg, 1, 1024, &v))
+            if (ml_parse_uint(optarg, 1, 1024, &v))
                 ml_usage_error("run", "--depth: expected a number from 1 to 1024, not '%s'", optarg);
             snprintf(depth, sizeof depth, "%" PRIu64, v);
             break;
         case 'i':
-            if (!ml_parse_interval_ms(optarg, &v))
+            if (ml_parse_interval_ms(optarg, &v))
                 ml_usage_error("run", "--interval: expected milliseconds (500, 500ms) or seconds "
                                       "(2s), not '%s'", optarg);
             snprintf(interval, sizeof interval, "%" PRIu64 "ms", v);
             interval_ms = v;
             break;
         case 'm':
-            if (!ml_parse_size(optarg, &v))
+            if (ml_parse_size(optarg, &v))
                 ml_usage_error("run", "--op-min: expected a size (1048576, 64K, 1MiB), not '%s'",
                                optarg);
             snprintf(op_min, sizeof op_min, "%" PRIu64, v);
             break;
         case 's':
-            if (!ml_parse_size(optarg, &v) || v > ML_SAMPLE_MAX)
+            if (ml_parse_size(optarg, &v) || v > ML_SAMPLE_MAX)
                 ml_usage_error("run", "--sample: expected a mean sampling interval in bytes "
                                       "(512KiB, 65536, 1M; at most 1024G; 0 = every allocation), "
                                       "not '%s'", optarg);
@@ -452,7 +452,7 @@ int ml_cmd_run(int argc, char **argv)
 
     if (live && !interval_ms) {
         const char *env = getenv("MEMLENS_INTERVAL");
-        if (!env || !ml_parse_interval_ms(env, &interval_ms))
+        if (!env || ml_parse_interval_ms(env, &interval_ms))
             interval_ms = 1000;
     }
     bool tty_view = live && isatty(STDOUT_FILENO);

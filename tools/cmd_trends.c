@@ -312,7 +312,7 @@ int ml_cmd_trends(int argc, char **argv)
         switch (c) {
         case 'w': {
             uint64_t w;
-            if (!ml_parse_uint(optarg, ML_WINDOW_MIN, ML_WINDOW_MAX, &w))
+            if (ml_parse_uint(optarg, ML_WINDOW_MIN, ML_WINDOW_MAX, &w))
                 ml_usage_error("trends", "--window must be %d..%d, not '%s'", ML_WINDOW_MIN,
                                ML_WINDOW_MAX, optarg);
             window = (unsigned)w;

@@ -53,69 +53,11 @@ const char *ml_fmt_count(int64_t n, char *buf, size_t len)
     return buf;
 }
 
-/* The decimal digits that start `s` (no sign, no space) into *v, *end after them. Returns false
- * when `s` does not start with a digit or the number overflows. */
-static bool leading_uint(const char *s, uint64_t *v, const char **end)
-{
-    if (!s || !isdigit((unsigned char)*s))
-        return false;
-    errno = 0;
-    char *e;
-    unsigned long long x = strtoull(s, &e, 10);
-    if (errno)
-        return false;
-    *v = (uint64_t)x;
-    *end = e;
-    return true;
-}
-
-bool ml_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-    uint64_t v;
-    const char *end;
-    if (!leading_uint(s, &v, &end) || *end || v < min || v > max)
-        return false;
-    *out = v;
-    return true;
-}
-
-bool ml_parse_size(const char *s, uint64_t *out)
-{
-    uint64_t v;
-    const char *end;
-    if (!leading_uint(s, &v, &end))
-        return false;
-    static const struct { const char *suffix; unsigned shift; } units[] = {
-        {"", 0},  {"b", 0},    {"k", 10},   {"kb", 10},  {"kib", 10}, {"m", 20}, {"mb", 20},
-        {"mib", 20}, {"g", 30}, {"gb", 30}, {"gib", 30}, {"t", 40}, {"tb", 40}, {"tib", 40},
-    };
-    for (size_t i = 0; i < sizeof units / sizeof *units; i++) {
-        if (strcasecmp(end, units[i].suffix) == 0) {
-            unsigned shift = units[i].shift;
-            if (shift && v > (UINT64_MAX >> shift))
-                return false;
-            *out = (uint64_t)v << shift;
-            return true;
-        }
-    }
-    return false;
-}
-
 bool ml_parse_interval_ms(const char *s, uint64_t *out)
 {
-    uint64_t v;
-    const char *end;
-    if (!leading_uint(s, &v, &end))
-        return false;
-    uint64_t mult;
-    if (*end == '\0' || strcmp(end, "ms") == 0)
-        mult = 1;
-    else if (strcmp(end, "s") == 0)
-        mult = 1000;
-    else
-        return false;
-    if (v == 0 || v > UINT64_MAX / mult)
-        return false;
-    *out = v * mult;
-    return true;
+    uint64_t ns;
+    if (ml_parse_duration_ns(s, &ns) || ns < 1000000 || ns % 1000000)
+        return true;
+    *out = ns / 1000000;
+    return false;
 }

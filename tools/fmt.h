@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ml_parse.h"
+
 #define ML_SIZE_BUF 32
 
 /* Format `bytes` (may be negative) into buf (at least ML_SIZE_BUF bytes); returns buf. */
@@ -19,14 +21,8 @@ const char *ml_fmt_size(int64_t bytes, char *buf, size_t len);
 /* Format an integer with thousands separators ("1,234,567"); returns buf. */
 const char *ml_fmt_count(int64_t n, char *buf, size_t len);
 
-/* Parse "4096", "64K", "1M", "2KiB", "1MiB", "1G", "1GiB" (case-insensitive units, binary
- * multiples). Returns false on a bad value or overflow. */
-bool ml_parse_size(const char *s, uint64_t *out);
-
-/* Parse a duration in ms: "250" (ms), "250ms", "2s". Returns false when bad or zero. */
+/* A whole number of milliseconds: "250" (ms), "250ms", "2s", "1m" (ml_parse_duration_ns); true when
+ * bad, zero or not a whole millisecond. The other parsers are ml_parse.h's, shared with the library. */
 bool ml_parse_interval_ms(const char *s, uint64_t *out);
-
-/* Parse a non-negative decimal integer in [min, max]. */
-bool ml_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
 #endif

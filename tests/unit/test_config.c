@@ -1,4 +1,4 @@
-/* Unit tests of MEMLENS_* parsing (core/ml_config.c). */
+/* Unit tests of MEMLENS_* parsing (core/ml_config.c) and of the parsers it shares with the CLI (core/ml_parse.c). */
 #include <criterion/criterion.h>
 #include <stdlib.h>
 
@@ -14,6 +14,12 @@ Test(config, sizes) {
     cr_assert_not(ml_parse_size("1TiB", &v)); cr_assert_eq(v, 1ull << 40);
     cr_assert(ml_parse_size("16777216T", &v));   /* 2^64: overflows */
     cr_assert_not(ml_parse_size("3MB", &v)); cr_assert_eq(v, 3 << 20);
+    cr_assert_not(ml_parse_size("512kib", &v)); cr_assert_eq(v, 512 << 10);   /* units in any case */
+    cr_assert_not(ml_parse_size("2GIB", &v)); cr_assert_eq(v, 2ull << 30);
+    cr_assert_not(ml_parse_size("7b", &v)); cr_assert_eq(v, 7);
+    cr_assert(ml_parse_size("7ib", &v), "iB needs a unit");
+    cr_assert(ml_parse_size("1kk", &v));
+    cr_assert(ml_parse_size("1 K", &v));
     cr_assert(ml_parse_size("", &v));
     cr_assert(ml_parse_size("12Q", &v));
     cr_assert(ml_parse_size("-1", &v));
