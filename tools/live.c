@@ -172,11 +172,22 @@ static void add(ml_live *lv, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, LINE_MAX_BYTES, fmt, ap);
     va_end(ap);
-    /* cut to the width, counting UTF-8 characters (not continuation bytes) */
+    /* cut to the width, counting UTF-8 characters (not continuation bytes) and not the colour
+     * escapes (CSI: ESC [ parameters, then a final byte @..~); a cut line ends its colours */
     int chars = 0;
+    bool escaped = false;
     for (char *p = line; *p; p++) {
+        if (p[0] == '\033' && p[1] == '[') {
+            escaped = true;
+            for (p += 2; *p && !(*p >= '@' && *p <= '~'); p++) {}
+            if (!*p)
+                break;
+            continue;
+        }
         if (((unsigned char)*p & 0xC0) != 0x80 && ++chars > lv->cols) {
             *p = '\0';
+            if (escaped && (size_t)(p - line) + strlen(ml_reset) < LINE_MAX_BYTES)
+                strcpy(p, ml_reset);
             break;
         }
     }

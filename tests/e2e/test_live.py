@@ -52,8 +52,8 @@ class Tmux:
             raise mt.CaseFailed(f"tmux {' '.join(args)}: exit {res.returncode}: {res.stderr}")
         return res.stdout
 
-    def start(self, name, command):
-        self.cmd("new-session", "-d", "-x", "120", "-y", "40", "-s", name, command)
+    def start(self, name, command, width=120):
+        self.cmd("new-session", "-d", "-x", str(width), "-y", "40", "-s", name, command)
 
     def capture(self, name):
         return self.cmd("capture-pane", "-p", "-t", name)
@@ -128,6 +128,24 @@ def tty_view(suite):
     suite.eq("log mode", 0o600, stat.S_IMODE(os.stat(log).st_mode))
     pid = int(logs[0].split(".")[1])
     suite.check(os.path.exists(os.path.join(outdir, f"memlens.{pid}.0.jsonl")), "log named after the traced pid")
+
+
+def narrow_view(suite):
+    """In a 40-column pane the bold title line is cut at 40 visible characters: its colour escapes
+    do not count (and the cut line ends its bold, so the next line is plain)."""
+    tmux = Tmux(suite)
+    outdir = os.path.join(mt.new_dir("live-narrow"), "run")
+    name = "memlens-narrow"
+    try:
+        tmux.start(name, live_command(outdir, mt.program("steady")), width=40)
+        screen = tmux.wait_for(name, lambda s: "memlens live" in s and HEAP_RE.search(s), "the narrow view")
+        tmux.cmd("send-keys", "-t", name, "C-c")
+        tmux.wait_dead(name)
+    finally:
+        tmux.close()
+    title = screen.splitlines()[0]
+    suite.check(title.startswith("memlens live"), f"title first: {title!r}")
+    suite.eq("title cut at the width (40), escapes not counted", 40, len(title))
 
 
 def ctrl_c(suite):
@@ -223,6 +241,7 @@ def main():
     suite = mt.Suite("e2e-live")
     mt.require_tools(suite)
     suite.case("tty view in tmux", tty_view)
+    suite.case("narrow terminal", narrow_view)
     suite.case("Ctrl-C in the view", ctrl_c)
     suite.case("Ctrl-Z and continue", ctrl_z)
     suite.case("plain lines without a terminal", plain_lines)
