@@ -3,7 +3,8 @@
  * State, static and protected by the collector's flush lock: per rule a token bucket (`tokens`
  * refilled at limit/3600 per second up to `limit`) with its counts, per threshold level and growth
  * metric an `armed` flag, and a small table of the sites that already raised a site alert. An alert
- * line is built once in a fixed buffer and written both to the stream and to MEMLENS_ALERT_FD. */
+ * line is built once in a fixed buffer and written both to the stream and to MEMLENS_ALERT_FD (only
+ * while that descriptor is still the file it was when the stream opened). */
 #define _GNU_SOURCE
 #include "ml_alerts.h"
 #include "ml.h"
@@ -15,6 +16,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,12 +38,30 @@ static bool growth_active[2];  /* heap, rss */
 #define SITE_ALERTED_MAX 16
 static uint32_t site_alerted[SITE_ALERTED_MAX];   /* 0: free */
 static bool alert_fd_broken;
+/* What MEMLENS_ALERT_FD was when the stream opened (checked against MEMLENS_ALERT_FD_ID when given:
+ * a process started by the program may have inherited the number for another file): the program
+ * may close that descriptor and open something else under its number, which must never receive
+ * alert lines. */
+static dev_t alert_dev;
+static ino_t alert_ino;
 
 void ml_alerts_reset(void) {
     memset(buckets, 0, sizeof buckets);
     memset(level_active, 0, sizeof level_active);
     memset(growth_active, 0, sizeof growth_active);
     memset(site_alerted, 0, sizeof site_alerted);
+    struct stat st;
+    int saved_errno = errno;
+    if (ml_config.alert_fd >= 0 && !alert_fd_broken) {
+        if (fstat(ml_config.alert_fd, &st) != 0 ||
+            (ml_config.alert_fd_id && (st.st_dev != ml_config.alert_fd_dev || st.st_ino != ml_config.alert_fd_ino))) {
+            alert_fd_broken = true;   /* not the file the variable was given for (an inherited number) */
+        } else {
+            alert_dev = st.st_dev;
+            alert_ino = st.st_ino;
+        }
+    }
+    errno = saved_errno;
 }
 
 /* True when the rule may send now (a token was taken); otherwise the alert is counted as suppressed. */
@@ -85,11 +105,17 @@ static void put_double(struct line *l, const char *key, double v, unsigned decim
  * that may not block it), discarding a SIGPIPE it raised; a broken descriptor is not tried again. */
 static void write_alert_fd(const char *data, size_t len) {
     if (ml_config.alert_fd < 0 || alert_fd_broken) return;
+    int saved_errno = errno;
+    struct stat st;
+    if (fstat(ml_config.alert_fd, &st) != 0 || st.st_dev != alert_dev || st.st_ino != alert_ino) {
+        alert_fd_broken = true;   /* closed, or another file now: never write into the program's files */
+        errno = saved_errno;
+        return;
+    }
     sigset_t pipe_set, old;
     sigemptyset(&pipe_set);
     sigaddset(&pipe_set, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-    int saved_errno = errno;
     ssize_t r = ml_write_all(ml_config.alert_fd, data, len);
     if (r < 0) {
         alert_fd_broken = true;

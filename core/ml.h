@@ -54,6 +54,8 @@ struct ml_config {
     uint64_t site_max;       /* MEMLENS_SITE_MAX: live bytes of one site (default 100 MiB); 0 = off */
     unsigned alert_limit;    /* MEMLENS_ALERT_LIMIT: alerts per rule per hour (default 10); 0 = unlimited */
     int alert_fd;            /* MEMLENS_ALERT_FD: also write each alert line here; -1 = none */
+    bool alert_fd_id;        /* MEMLENS_ALERT_FD_ID given: the file alert_fd must be (st_dev:st_ino) */
+    uint64_t alert_fd_dev, alert_fd_ino;
 };
 extern struct ml_config ml_config;
 /* Parses MEMLENS_* from the environment; on a bad value writes one line to stderr and returns true. */

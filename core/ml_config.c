@@ -10,6 +10,16 @@ struct ml_config ml_config = { .depth = 32, .interval_ns = 1000000000ull, .op_mi
     .window = 20, .levels = { { 60, true }, { 75, true }, { 90, true } },
     .growth_alert_bytes_per_min = 5ull << 20, .site_max = 100ull << 20, .alert_limit = 10, .alert_fd = -1 };
 
+/* "DEV:INO": two decimal numbers (a file's st_dev and st_ino). */
+static bool parse_file_id(const char *text, uint64_t *dev, uint64_t *ino) {
+    const char *colon = strchr(text, ':');
+    char digits[24];
+    if (!colon || (size_t)(colon - text) >= sizeof digits) return true;
+    memcpy(digits, text, (size_t)(colon - text));
+    digits[colon - text] = 0;
+    return ml_parse_uint(digits, 0, UINT64_MAX, dev) || ml_parse_uint(colon + 1, 0, UINT64_MAX, ino);
+}
+
 /* A threshold level: "200M" (bytes of RSS), "60%" (of the cgroup limit, 1..100), "0" (off). */
 static bool parse_level(const char *text, struct ml_level *out) {
     size_t len = strlen(text);
@@ -99,6 +109,11 @@ bool ml_config_load(struct ml_config *config) {
     if ((v = getenv("MEMLENS_ALERT_FD")) && *v) {
         if (ml_parse_uint(v, 3, 1u << 20, &n)) return bad("MEMLENS_ALERT_FD", v, "an open file descriptor number >= 3");
         config->alert_fd = (int)n;
+    }
+    if ((v = getenv("MEMLENS_ALERT_FD_ID")) && *v) {
+        if (parse_file_id(v, &config->alert_fd_dev, &config->alert_fd_ino))
+            return bad("MEMLENS_ALERT_FD_ID", v, "DEV:INO, the st_dev and st_ino of MEMLENS_ALERT_FD's file");
+        config->alert_fd_id = true;
     }
     if ((v = getenv("MEMLENS_OUT")) && *v) {
         if (strlen(v) >= sizeof config->out_dir - 64) return bad("MEMLENS_OUT", v, "a shorter path");

@@ -208,11 +208,15 @@ static void pass_alert_fd(int fd)
             return;
         fd = moved;
     }
-    if (fcntl(fd, F_SETFD, 0) != 0)
+    struct stat st;
+    if (fcntl(fd, F_SETFD, 0) != 0 || fstat(fd, &st) != 0)
         return;
-    char num[16];
+    char num[16], id[48];
     snprintf(num, sizeof num, "%d", fd);
     set_env("MEMLENS_ALERT_FD", num);
+    /* the pipe itself: a process that inherits the number for another file writes no alert there */
+    snprintf(id, sizeof id, "%" PRIu64 ":%" PRIu64, (uint64_t)st.st_dev, (uint64_t)st.st_ino);
+    set_env("MEMLENS_ALERT_FD_ID", id);
 }
 
 /* In the child: environment, run directory, exec. Reports errno on `errfd` on failure. */

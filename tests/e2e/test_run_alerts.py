@@ -244,6 +244,25 @@ def bad_pipe_lines(suite):
     suite.eq("no alert printed", [], alert_lines(res.stderr))
 
 
+def reused_descriptor(suite):
+    """The traced shell closes the alert descriptor, opens a file of its own under the same number
+    and execs churn, whose RSS crosses MEMLENS_WARN=1M: the alert is in churn's stream but not in the
+    file (MEMLENS_ALERT_FD_ID names memlens's pipe, not whatever has the number now)."""
+    target = os.path.join(mt.new_dir("run-alerts-reuse"), "program-file")
+    script = 'fd=$MEMLENS_ALERT_FD; eval "exec $fd>&-"; eval "exec $fd>\\"\\$TARGET\\""; exec "$PROG"'
+    res, streams = memlens_run(suite, ["/bin/sh", "-c", script],
+                               {"TARGET": target, "PROG": mt.program("churn"), "MEMLENS_WARN": "1M",
+                                "MEMLENS_CRIT": "0", "MEMLENS_EMERG": "0", "MEMLENS_GROWTH_ALERT": "0"})
+    suite.eq("exit status", 0, res.returncode)
+    churn = [st for st in streams if st.header.get("seq") == 1]
+    suite.require(churn, f"no stream of the exec'd image: {[st.header for st in streams]}")
+    alerts = churn[0].of_type("alert")
+    suite.check(alerts and alerts[0].get("level") == "warning", f"churn's stream has its alert: {alerts}")
+    suite.require(os.path.exists(target), "the shell opened its file")
+    with open(target) as handle:
+        suite.eq("nothing written to the program's own file", "", handle.read())
+
+
 def bad_flags(suite):
     for options, word in ((("--alert-webhook", "ftp://example.invalid/x"), "--alert-webhook"),
                           (("--alert-exec", ""), "--alert-exec"), (("--alert-exec",), "--alert-exec")):
@@ -267,6 +286,7 @@ def main():
     suite.case("no alert: nothing run or sent", no_alerts)
     suite.case("--alert-exec: 4 at once, the rest dropped; stopped at the end", exec_bounded)
     suite.case("malformed and over-long alert pipe lines", bad_pipe_lines)
+    suite.case("a descriptor number reused by the program", reused_descriptor)
     suite.case("bad flags and --help", bad_flags)
     suite.finish()
 

@@ -54,3 +54,19 @@ Test(config, environment) {
     setenv("MEMLENS_INTERVAL", "1ms", 1);
     cr_assert(ml_config_load(&c), "intervals under 10ms are rejected");
 }
+
+Test(config, alert_descriptor_identity) {
+    struct ml_config c = { .depth = 32, .interval_ns = 1000000000ull, .op_min = 1 << 20, .alert_fd = -1 };
+    setenv("MEMLENS_ALERT_FD", "7", 1);
+    setenv("MEMLENS_ALERT_FD_ID", "2049:1234567", 1);
+    cr_assert_not(ml_config_load(&c));
+    cr_assert_eq(c.alert_fd, 7);
+    cr_assert(c.alert_fd_id);
+    cr_assert_eq(c.alert_fd_dev, 2049);
+    cr_assert_eq(c.alert_fd_ino, 1234567);
+    const char *bad[] = { "2049", "2049:", ":5", "x:5", "1:2:3", "99999999999999999999999:1" };
+    for (unsigned i = 0; i < sizeof bad / sizeof *bad; i++) {
+        setenv("MEMLENS_ALERT_FD_ID", bad[i], 1);
+        cr_assert(ml_config_load(&c), "MEMLENS_ALERT_FD_ID=%s is rejected", bad[i]);
+    }
+}
