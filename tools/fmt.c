@@ -61,3 +61,23 @@ bool ml_parse_interval_ms(const char *s, uint64_t *out)
     *out = ns / 1000000;
     return false;
 }
+
+char *ml_xstrdup(const char *s)
+{
+    char *d = strdup(s ? s : "");
+    if (!d) {
+        fputs("memlens: out of memory\n", stderr);
+        exit(2);
+    }
+    return d;
+}
+
+void *ml_xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p) {
+        fputs("memlens: out of memory\n", stderr);
+        exit(2);
+    }
+    return p;
+}

@@ -25,4 +25,8 @@ const char *ml_fmt_count(int64_t n, char *buf, size_t len);
  * bad, zero or not a whole millisecond. The other parsers are ml_parse.h's, shared with the library. */
 bool ml_parse_interval_ms(const char *s, uint64_t *out);
 
+/* strdup (NULL as "") and calloc (0 as 1) that end the CLI with "out of memory" (exit 2) on failure. */
+char *ml_xstrdup(const char *s);
+void *ml_xcalloc(size_t n, size_t size);
+
 #endif

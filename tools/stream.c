@@ -1,4 +1,4 @@
-/* stream.c — reads memlens JSONL streams and run directories into ml_stream / ml_run.
+/* stream.c — reads memlens JSONL streams into ml_stream (run directories: run_dir.c).
  *
  * One pass per file with getline(); each line is parsed with jansson and dispatched on its
  * "type". Known records are checked for the fields the tools need (wrong types are errors);
@@ -7,15 +7,14 @@
  */
 #define _GNU_SOURCE
 #include "stream.h"
+#include "fmt.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 typedef struct parse_ctx {
     const char *path;
@@ -37,26 +36,6 @@ static bool fail(parse_ctx *c, const char *fmt, ...)
     else
         snprintf(c->err, c->errlen, "%s: %s", c->path, msg);
     return false;
-}
-
-static char *xstrdup(const char *s)
-{
-    char *d = strdup(s ? s : "");
-    if (!d) {
-        fputs("memlens: out of memory\n", stderr);
-        exit(2);
-    }
-    return d;
-}
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size ? size : 1);
-    if (!p) {
-        fputs("memlens: out of memory\n", stderr);
-        exit(2);
-    }
-    return p;
 }
 
 bool ml_kind_is_mmap(const char *kind)
@@ -91,7 +70,7 @@ static bool get_str(parse_ctx *c, json_t *o, const char *key, char **out, bool r
     if (!json_is_string(v))
         return fail(c, "field \"%s\": expected a string", key);
     free(*out);
-    *out = xstrdup(json_string_value(v));
+    *out = ml_xstrdup(json_string_value(v));
     return true;
 }
 
@@ -132,12 +111,12 @@ static bool parse_header(parse_ctx *c, ml_stream *s, json_t *o)
         if (!json_is_array(argv))
             return fail(c, "field \"argv\": expected an array of strings");
         size_t n = json_array_size(argv);
-        s->argv = xcalloc(n + 1, sizeof *s->argv);
+        s->argv = ml_xcalloc(n + 1, sizeof *s->argv);
         for (size_t i = 0; i < n; i++) {
             json_t *a = json_array_get(argv, i);
             if (!json_is_string(a))
                 return fail(c, "field \"argv\": expected an array of strings");
-            s->argv[s->argc++] = xstrdup(json_string_value(a));
+            s->argv[s->argc++] = ml_xstrdup(json_string_value(a));
         }
     }
     return true;
@@ -159,11 +138,11 @@ static bool parse_module(parse_ctx *c, ml_stream *s, json_t *o)
         free(m->path);
         free(m->build_id);
     } else {
-        m = xcalloc(1, sizeof *m);
+        m = ml_xcalloc(1, sizeof *m);
         m->id = id;
         HASH_ADD(hh, s->modules, id, sizeof m->id, m);
     }
-    m->path = path ? path : xstrdup("");
+    m->path = path ? path : ml_xstrdup("");
     m->build_id = build_id;
     for (char *p = m->build_id; p && *p; p++)
         if (*p >= 'A' && *p <= 'F')
@@ -187,8 +166,8 @@ static bool parse_site(parse_ctx *c, ml_stream *s, json_t *o)
     if (ml_stream_site(s, id))
         return true; /* duplicate: keep the first definition */
     size_t n = json_array_size(frames);
-    ml_site *site = xcalloc(1, sizeof *site);
-    site->frames = xcalloc(n, sizeof *site->frames);
+    ml_site *site = ml_xcalloc(1, sizeof *site);
+    site->frames = ml_xcalloc(n, sizeof *site->frames);
     for (size_t i = 0; i < n; i++) {
         json_t *f = json_array_get(frames, i);
         json_t *mod = json_array_get(f, 0), *off = json_array_get(f, 1);
@@ -202,7 +181,7 @@ static bool parse_site(parse_ctx *c, ml_stream *s, json_t *o)
     }
     site->nframes = n;
     site->id = id;
-    site->kind = xstrdup(json_string_value(kind));
+    site->kind = ml_xstrdup(json_string_value(kind));
     site->is_mmap = ml_kind_is_mmap(site->kind);
     HASH_ADD(hh, s->sites, id, sizeof site->id, site);
     s->nsites++;
@@ -473,8 +452,8 @@ int64_t ml_stream_count(const ml_stream *s, int64_t scaled)
 
 ml_stream *ml_stream_new(const char *path)
 {
-    ml_stream *s = xcalloc(1, sizeof *s);
-    s->path = xstrdup(path);
+    ml_stream *s = ml_xcalloc(1, sizeof *s);
+    s->path = ml_xstrdup(path);
     const char *slash = strrchr(s->path, '/');
     s->name = slash ? slash + 1 : s->path;
     s->ppid = -1;
@@ -622,7 +601,7 @@ static int cmp_entries(const void *a, const void *b)
 size_t ml_stream_leak_entries(const ml_stream *s, bool mmap, ml_leak_entry **out)
 {
     size_t n = 0, cap = s->nsites * (ML_LEAK_NCLASS + 1);
-    ml_leak_entry *v = xcalloc(cap, sizeof *v);
+    ml_leak_entry *v = ml_xcalloc(cap, sizeof *v);
     for (const ml_site *site = s->sites; site; site = site->hh.next) {
         if (site->is_mmap != mmap)
             continue;
@@ -653,173 +632,4 @@ size_t ml_stream_leak_entries(const ml_stream *s, bool mmap, ml_leak_entry **out
         qsort(v, n, sizeof *v, cmp_entries);
     *out = v;
     return n;
-}
-
-static bool has_suffix(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && strcmp(s + n - k, suffix) == 0;
-}
-
-char *ml_find_newest_run(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return NULL;
-    char *best = NULL;
-    struct timespec best_t = {0};
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (strncmp(e->d_name, "memlens-", 8) != 0)
-            continue;
-        char *p = NULL;
-        if (asprintf(&p, "%s/%s", dir, e->d_name) < 0)
-            break;
-        struct stat st;
-        if (stat(p, &st) == 0 && S_ISDIR(st.st_mode) &&
-            (!best || st.st_mtim.tv_sec > best_t.tv_sec ||
-             (st.st_mtim.tv_sec == best_t.tv_sec && st.st_mtim.tv_nsec > best_t.tv_nsec))) {
-            free(best);
-            best = p;
-            best_t = st.st_mtim;
-        } else {
-            free(p);
-        }
-    }
-    closedir(d);
-    return best;
-}
-
-static int cmp_names(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int cmp_streams(const void *a, const void *b)
-{
-    const ml_stream *x = *(ml_stream *const *)a, *y = *(ml_stream *const *)b;
-    if (x->t != y->t)
-        return x->t < y->t ? -1 : 1;
-    if (x->pid != y->pid)
-        return x->pid < y->pid ? -1 : 1;
-    if (x->seq != y->seq)
-        return x->seq < y->seq ? -1 : 1;
-    return strcmp(x->name, y->name);
-}
-
-static bool add_stream(ml_run *run, const char *path, char *err, size_t errlen)
-{
-    ml_stream *s = ml_stream_load(path, err, errlen);
-    if (!s)
-        return false;
-    ml_stream **v = realloc(run->streams, (run->nstreams + 1) * sizeof *v);
-    if (!v) {
-        ml_stream_free(s);
-        snprintf(err, errlen, "%s: out of memory", path);
-        return false;
-    }
-    run->streams = v;
-    run->streams[run->nstreams++] = s;
-    return true;
-}
-
-static bool load_dir(ml_run *run, const char *dir, char *err, size_t errlen)
-{
-    DIR *d = opendir(dir);
-    if (!d) {
-        snprintf(err, errlen, "%s: cannot open run directory: %s", dir, strerror(errno));
-        return false;
-    }
-    char **names = NULL;
-    size_t n = 0, compressed = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.')
-            continue;
-        if (has_suffix(e->d_name, ".jsonl.zst"))
-            compressed++;
-        if (!has_suffix(e->d_name, ".jsonl"))
-            continue;
-        char **v = realloc(names, (n + 1) * sizeof *v);
-        if (!v) {
-            fputs("memlens: out of memory\n", stderr);
-            exit(2);
-        }
-        names = v;
-        names[n++] = xstrdup(e->d_name);
-    }
-    closedir(d);
-    if (n > 1)
-        qsort(names, n, sizeof *names, cmp_names);
-    bool ok = true;
-    for (size_t i = 0; i < n && ok; i++) {
-        char *p = NULL;
-        if (asprintf(&p, "%s/%s", dir, names[i]) < 0) {
-            snprintf(err, errlen, "%s: out of memory", dir);
-            ok = false;
-            break;
-        }
-        ok = add_stream(run, p, err, errlen);
-        free(p);
-    }
-    for (size_t i = 0; i < n; i++)
-        free(names[i]);
-    free(names);
-    if (ok && run->nstreams == 0) {
-        snprintf(err, errlen, "%s: no *.jsonl streams in this directory%s", dir,
-                 compressed ? " (compressed .jsonl.zst streams must be decompressed first)" : "");
-        ok = false;
-    }
-    return ok;
-}
-
-bool ml_run_load(const char *arg, ml_run *run, char *err, size_t errlen)
-{
-    memset(run, 0, sizeof *run);
-    char *found = NULL;
-    if (!arg) {
-        found = ml_find_newest_run(".");
-        if (!found) {
-            snprintf(err, errlen, "no memlens-* run directory in the current directory "
-                                  "(give RUN: a run directory or a .jsonl stream)");
-            return false;
-        }
-        arg = found;
-    }
-    struct stat st;
-    bool ok;
-    if (stat(arg, &st) != 0) {
-        snprintf(err, errlen, "%s: %s", arg, strerror(errno));
-        ok = false;
-    } else if (S_ISDIR(st.st_mode)) {
-        run->dir = found ? found : xstrdup(arg);
-        found = NULL;
-        ok = load_dir(run, run->dir, err, errlen);
-    } else {
-        char *dir = xstrdup(arg);
-        char *slash = strrchr(dir, '/');
-        if (slash)
-            slash[slash == dir ? 1 : 0] = '\0';
-        else
-            strcpy(dir, ".");
-        run->dir = dir;
-        ok = add_stream(run, arg, err, errlen);
-    }
-    free(found);
-    if (!ok) {
-        ml_run_free(run);
-        return false;
-    }
-    if (run->nstreams > 1)
-        qsort(run->streams, run->nstreams, sizeof *run->streams, cmp_streams);
-    return true;
-}
-
-void ml_run_free(ml_run *run)
-{
-    for (size_t i = 0; i < run->nstreams; i++)
-        ml_stream_free(run->streams[i]);
-    free(run->streams);
-    free(run->dir);
-    memset(run, 0, sizeof *run);
 }
