@@ -713,9 +713,11 @@ static void before_fork(void) {
     pthread_mutex_lock(&flush_lock);
     ml_maps_lock();
     ml_live_lock_all();
+    ml_sites_lock();
 }
 
 static void after_fork_parent(void) {
+    ml_sites_unlock();
     ml_live_unlock_all();
     ml_maps_unlock();
     pthread_mutex_unlock(&flush_lock);
@@ -723,6 +725,7 @@ static void after_fork_parent(void) {
 }
 
 static void after_fork_child(void) {
+    ml_sites_unlock();
     ml_live_unlock_all();
     ml_maps_unlock();
     pthread_mutex_init(&flush_lock, NULL);

@@ -92,6 +92,8 @@ bool ml_sites_init(void);
 /* Interns (frames, kind); returns the site id, or ML_SITE_OVERFLOW when the table is full. */
 uint32_t ml_site_intern(struct ml_thread *thread, const uintptr_t *frames, unsigned depth, unsigned kind);
 uint32_t ml_sites_count(void);                 /* ids [1, count) may be in use */
+void ml_sites_lock(void);                      /* fork: no thread is inserting a site */
+void ml_sites_unlock(void);
 const struct ml_site *ml_site_get(uint32_t id); /* NULL while the id is being published */
 
 /* Thread slots. Counters are written only by the owning thread (relaxed stores) and read by the collector. */

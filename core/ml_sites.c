@@ -1,11 +1,13 @@
 /* ml_sites.c — interned call sites and per-thread counters.
  *
- * Sites: a lock-free open-addressing set of pointers to immutable site records (hash, kind, frames),
- * allocated from a bump arena. Insertion writes the record, publishes its id in `by_id` (release),
- * then CASes it into an empty slot (release); readers load slots with acquire, so a visible record is
- * complete. Two threads racing to intern the same new stack may both get ids: the loser's id stays
- * unused (zero counters), which costs a few bytes and never a wrong count. Each thread first looks in
- * a private direct-mapped cache keyed by the 64-bit stack hash.
+ * Sites: an open-addressing set of pointers to immutable site records (hash, kind, frames), allocated
+ * from a bump arena. Lookups take no lock. A stack not found is inserted under `insert_lock`, after a
+ * second lookup there: the record is written, its id published in `by_id` (release), then its slot
+ * (release); readers load the table pointer and slots with acquire, so a visible record is complete.
+ * The table starts small (128 KiB) and doubles under the same lock at 3/4 load: the new table is
+ * filled, then published; old tables stay (a reader may still probe one: it then misses a newer
+ * site, takes the lock and finds it). A large fixed table cost a page fault for nearly every new
+ * site. Each thread first looks in a private direct-mapped cache keyed by the 64-bit stack hash.
  *
  * Counters: every registered thread owns a slot with a counters array indexed by site id (lazily
  * backed address space). Only the owner writes it, with relaxed stores; the collector reads with
@@ -21,8 +23,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#define TABLE_BITS 21
-#define TABLE_CAP (1u << TABLE_BITS)
+#define TABLE_FIRST_BITS 14
+#define TABLE_MAX_BITS 21
 #define ARENA_BYTES (512ull << 20)
 #define CACHE_SIZE 1024
 
@@ -40,12 +42,14 @@ struct ml_thread {
     struct cache_entry cache[CACHE_SIZE];
 };
 
-static struct ml_site *_Atomic *table;         /* [TABLE_CAP] */
+struct site_table { unsigned bits; struct ml_site *_Atomic slots[]; };
+static struct site_table *_Atomic table;       /* the current table: release/acquire */
+static ml_spin insert_lock;                    /* new sites, growth, table_used */
 static struct ml_site *_Atomic *by_id;         /* [ML_MAX_SITES] */
 static char *arena;
 static _Atomic uint64_t arena_used;
 static _Atomic uint32_t next_id = 1;           /* id 0 is ML_SITE_OVERFLOW */
-static _Atomic uint32_t table_used;
+static uint32_t table_used;                    /* protected by insert_lock */
 
 static struct ml_thread *threads;               /* [ML_MAX_THREADS] */
 /* Slots [0, slots_used) have been taken at least once; registration takes the lowest free slot, so the
@@ -92,7 +96,8 @@ int64_t ml_heap_pending(void) {
 }
 
 bool ml_sites_init(void) {
-    table = ml_os_alloc(TABLE_CAP * sizeof *table);
+    table = ml_os_alloc(sizeof(struct site_table) + (sizeof(struct ml_site *) << TABLE_FIRST_BITS));
+    if (table) table->bits = TABLE_FIRST_BITS;
     by_id = ml_os_alloc(ML_MAX_SITES * sizeof *by_id);
     arena = ml_os_alloc(ARENA_BYTES);
     threads = ml_os_alloc(ML_MAX_THREADS * sizeof *threads);
@@ -126,38 +131,70 @@ static bool same(const struct ml_site *s, uint64_t hash, const uintptr_t *frames
            memcmp(s->frames, frames, depth * sizeof *frames) == 0;
 }
 
-static uint32_t intern_global(uint64_t hash, const uintptr_t *frames, unsigned depth, unsigned kind) {
-    uint32_t i = (uint32_t)hash & (TABLE_CAP - 1);
-    struct ml_site *mine = NULL;
-    for (;;) {
-        struct ml_site *s = atomic_load_explicit(&table[i], memory_order_acquire);
-        if (!s) {
-            if (!mine) {
-                if (atomic_load_explicit(&table_used, memory_order_relaxed) > TABLE_CAP / 4 * 3) return ML_SITE_OVERFLOW;
-                uint64_t bytes = (sizeof *mine + depth * sizeof *frames + 15) & ~15ull;
-                uint64_t at = atomic_fetch_add_explicit(&arena_used, bytes, memory_order_relaxed);
-                uint32_t id = atomic_fetch_add_explicit(&next_id, 1, memory_order_relaxed);
-                if (at + bytes > ARENA_BYTES || id >= ML_MAX_SITES) return ML_SITE_OVERFLOW;
-                mine = (struct ml_site *)(arena + at);
-                mine->hash = hash;
-                mine->id = id;
-                mine->kind = (uint16_t)kind;
-                mine->depth = (uint16_t)depth;
-                memcpy(mine->frames, frames, depth * sizeof *frames);
-                atomic_store_explicit(&by_id[id], mine, memory_order_release);
-            }
-            struct ml_site *expected = NULL;
-            if (atomic_compare_exchange_strong_explicit(&table[i], &expected, mine, memory_order_release,
-                                                        memory_order_acquire)) {
-                atomic_fetch_add_explicit(&table_used, 1, memory_order_relaxed);
-                return mine->id;
-            }
-            s = expected;
-        }
-        if (same(s, hash, frames, depth, kind)) return s->id;
-        i = (i + 1) & (TABLE_CAP - 1);
+static const struct ml_site *lookup(const struct site_table *t, uint64_t hash, const uintptr_t *frames,
+                                    unsigned depth, unsigned kind) {
+    uint32_t mask = (1u << t->bits) - 1;
+    for (uint32_t i = (uint32_t)hash & mask;; i = (i + 1) & mask) {
+        const struct ml_site *s = atomic_load_explicit(&t->slots[i], memory_order_acquire);
+        if (!s) return NULL;
+        if (same(s, hash, frames, depth, kind)) return s;
     }
 }
+
+static void place(struct site_table *t, struct ml_site *site) {
+    uint32_t mask = (1u << t->bits) - 1, i = (uint32_t)site->hash & mask;
+    while (atomic_load_explicit(&t->slots[i], memory_order_relaxed)) i = (i + 1) & mask;
+    atomic_store_explicit(&t->slots[i], site, memory_order_release);
+}
+
+/* Under insert_lock: a table twice as big holding every site of `old`, published; NULL at the limit. */
+static struct site_table *grow_table(struct site_table *old) {
+    if (old->bits >= TABLE_MAX_BITS) return NULL;
+    unsigned bits = old->bits + 1;
+    struct site_table *t = ml_os_alloc(sizeof *t + (sizeof(struct ml_site *) << bits));
+    if (!t) return NULL;
+    t->bits = bits;
+    for (uint32_t i = 0; i < (1u << old->bits); i++) {
+        struct ml_site *s = atomic_load_explicit(&old->slots[i], memory_order_relaxed);
+        if (s) place(t, s);
+    }
+    atomic_store_explicit(&table, t, memory_order_release);
+    return t;
+}
+
+static uint32_t intern_global(uint64_t hash, const uintptr_t *frames, unsigned depth, unsigned kind) {
+    const struct ml_site *found = lookup(atomic_load_explicit(&table, memory_order_acquire), hash, frames, depth, kind);
+    if (found) return found->id;
+    ml_spin_lock(&insert_lock);
+    struct site_table *t = atomic_load_explicit(&table, memory_order_relaxed);
+    uint32_t id = ML_SITE_OVERFLOW;
+    if ((found = lookup(t, hash, frames, depth, kind))) {
+        id = found->id;
+    } else if ((uint64_t)(table_used + 1) * 4 <= (3ull << t->bits) || (t = grow_table(t))) {
+        uint64_t bytes = (sizeof(struct ml_site) + depth * sizeof *frames + 15) & ~15ull;
+        uint64_t at = atomic_load_explicit(&arena_used, memory_order_relaxed);
+        uint32_t next = atomic_load_explicit(&next_id, memory_order_relaxed);
+        if (at + bytes <= ARENA_BYTES && next < ML_MAX_SITES) {
+            struct ml_site *mine = (struct ml_site *)(arena + at);
+            atomic_store_explicit(&arena_used, at + bytes, memory_order_relaxed);
+            mine->hash = hash;
+            mine->id = next;
+            mine->kind = (uint16_t)kind;
+            mine->depth = (uint16_t)depth;
+            memcpy(mine->frames, frames, depth * sizeof *frames);
+            atomic_store_explicit(&by_id[next], mine, memory_order_release);
+            atomic_store_explicit(&next_id, next + 1, memory_order_release);
+            place(t, mine);
+            table_used++;
+            id = next;
+        }
+    }
+    ml_spin_unlock(&insert_lock);
+    return id;
+}
+
+void ml_sites_lock(void) { ml_spin_lock(&insert_lock); }
+void ml_sites_unlock(void) { ml_spin_unlock(&insert_lock); }
 
 uint32_t ml_site_intern(struct ml_thread *thread, const uintptr_t *frames, unsigned depth, unsigned kind) {
     uint64_t hash = stack_hash(frames, depth, kind);

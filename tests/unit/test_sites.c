@@ -49,3 +49,41 @@ Test(sites, counters_survive_thread_exit) {
     cr_assert_eq(totals[arg.site].freed_bytes, 16000);
     cr_assert_eq(ml_threads_live(), 1, "only the test's own thread is still registered");
 }
+
+/* Two threads intern the same 40 000 stacks in opposite orders while the table grows (it starts at
+ * 16 384 slots, so it doubles twice): every stack gets one id, the same on both threads, and ids are
+ * dense and distinct. */
+#define MANY 40000
+struct race_arg { uint32_t ids[MANY]; bool backwards; };
+static void *intern_many(void *p) {
+    struct race_arg *arg = p;
+    struct ml_thread *t = ml_thread_self();
+    for (uint32_t k = 0; k < MANY; k++) {
+        uint32_t i = arg->backwards ? MANY - 1 - k : k;
+        uintptr_t f[2] = { 0x500000 + i * 16, 0x600000 + (i % 7) };
+        arg->ids[i] = ml_site_intern(t, f, 2, ML_KIND_MALLOC);
+    }
+    return NULL;
+}
+
+Test(sites, one_id_per_stack_while_the_table_grows) {
+    static struct race_arg a = { .backwards = false }, b = { .backwards = true };
+    pthread_t ta, tb;
+    pthread_create(&ta, NULL, intern_many, &a);
+    pthread_create(&tb, NULL, intern_many, &b);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    static bool seen[MANY + 2];
+    for (uint32_t i = 0; i < MANY; i++) {
+        cr_assert_neq(a.ids[i], ML_SITE_OVERFLOW, "stack %u", i);
+        cr_assert_eq(a.ids[i], b.ids[i], "stack %u: ids %u and %u", i, a.ids[i], b.ids[i]);
+        cr_assert_lt(a.ids[i], MANY + 2);
+        cr_assert_not(seen[a.ids[i]], "id %u given twice", a.ids[i]);
+        seen[a.ids[i]] = true;
+        const struct ml_site *s = ml_site_get(a.ids[i]);
+        cr_assert(s && s->depth == 2 && s->frames[0] == 0x500000 + i * 16);
+    }
+    cr_assert_eq(ml_sites_count(), MANY + 1, "ids 1..%u and no more", MANY);
+    uintptr_t f[2] = { 0x500000 + 123 * 16, 0x600000 + (123 % 7) };
+    cr_assert_eq(ml_site_intern(ml_thread_self(), f, 2, ML_KIND_MALLOC), a.ids[123], "found again after growing");
+}
