@@ -1,7 +1,8 @@
 /* ml_capture.c — call-stack capture for the hot path: the fast cached-CFI unwinder (ml_unwind.c) when
  * every frame has a simple rule, else libunwind's unw_backtrace (its fast trace path with a per-thread
- * cache of unwind information); either way the stack starts at the interposer's caller, or at `trim_at` (the program's call of a
- * buffer-like function whose allocation happens deeper, in glibc or libstdc++). */
+ * cache of unwind information); either way the stack starts at the interposer's caller, or at
+ * `trim_at` (the program's call of a buffer-like function whose allocation happens deeper, in glibc
+ * or libstdc++). */
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
 

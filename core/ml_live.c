@@ -32,7 +32,6 @@ static struct shard shards[ML_LIVE_SHARDS];
 #define FIRST_CAP 16
 static struct entry first_tables[ML_LIVE_SHARDS][FIRST_CAP];
 
-static inline uint64_t mix(uintptr_t ptr) { return ml_live_hash(ptr); }
 /* A shard is chosen by the 64 MiB region of the address (glibc gives each thread's arena its own
  * regions) and then by the address: blocks that one thread allocates and frees stay in a group of
  * 16 shards that other threads' blocks rarely share, so threads do not pass cache lines back and
@@ -48,9 +47,9 @@ static inline struct shard *shard_of(uintptr_t ptr, uint64_t h) {
  * one byte per bucket of the address hash (8 KiB, small enough to stay cached; with B recorded blocks
  * live about B/8192 of the other frees still go on to the shard), counting the live recorded blocks
  * of that bucket, updated with atomics (inserts and removes are rare in sampled mode); a count that
- * reaches 255 stays there (the bucket then always says "maybe"). Its visibility argument is the empty shard's, below. The shim
- * asks it (ml_live_may_hold) before anything else on a free. Full mode does not use it: nearly every
- * free is of a recorded block. */
+ * reaches 255 stays there (the bucket then always says "maybe"). Its visibility argument is the empty
+ * shard's, below. The shim asks it (ml_live_may_hold) before anything else on a free. Full mode does
+ * not use it: nearly every free is of a recorded block. */
 _Atomic uint8_t ml_live_filter[1u << ML_LIVE_FILTER_BITS];
 static inline _Atomic uint8_t *filter_of(uint64_t h) { return &ml_live_filter[ml_live_filter_index(h)]; }
 static void filter_add(uint64_t h, int delta) {
@@ -76,7 +75,7 @@ static bool grow(struct shard *s) {
     for (uint32_t i = 0; i < old_cap; i++) {
         struct entry e = s->slots[i];
         if (!e.ptr) continue;
-        uint32_t j = (uint32_t)mix(e.ptr) & (cap - 1);
+        uint32_t j = (uint32_t)ml_live_hash(e.ptr) & (cap - 1);
         while (slots[j].ptr) j = (j + 1) & (cap - 1);
         slots[j] = e;
     }
@@ -87,7 +86,7 @@ static bool grow(struct shard *s) {
 }
 
 bool ml_live_insert(uintptr_t ptr, uint64_t size, uint32_t site) {
-    uint64_t h = mix(ptr);
+    uint64_t h = ml_live_hash(ptr);
     struct shard *s = shard_of(ptr, h);
     uint64_t packed = (size > MAX_SIZE ? MAX_SIZE : size) << 20 | (site & SITE_MASK);
     ml_spin_lock(&s->lock);
@@ -108,7 +107,7 @@ bool ml_live_insert(uintptr_t ptr, uint64_t size, uint32_t site) {
 }
 
 bool ml_live_remove(uintptr_t ptr, uint64_t *size, uint32_t *site) {
-    uint64_t h = mix(ptr);
+    uint64_t h = ml_live_hash(ptr);
     struct shard *s = shard_of(ptr, h);
     /* An empty shard cannot hold ptr: the block was inserted before its owner could free it, and that
      * insert's count is visible to whoever was handed the pointer. Sampled mode lives on this. */
@@ -125,7 +124,7 @@ bool ml_live_remove(uintptr_t ptr, uint64_t *size, uint32_t *site) {
     /* backward-shift deletion: move later members of the probe run into the hole */
     uint32_t hole = i;
     for (uint32_t j = (i + 1) & s->mask; s->slots[j].ptr; j = (j + 1) & s->mask) {
-        uint32_t home = (uint32_t)mix(s->slots[j].ptr) & s->mask;
+        uint32_t home = (uint32_t)ml_live_hash(s->slots[j].ptr) & s->mask;
         /* entry j may move to hole iff home is not cyclically within (hole, j] */
         if (((j - home) & s->mask) >= ((j - hole) & s->mask)) {
             s->slots[hole] = s->slots[j];

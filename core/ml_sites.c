@@ -44,10 +44,10 @@ struct ml_thread {
 
 struct site_table { unsigned bits; struct ml_site *_Atomic slots[]; };
 static struct site_table *_Atomic table;       /* the current table: release/acquire */
-static ml_spin insert_lock;                    /* new sites, growth, table_used */
+static ml_spin insert_lock;                    /* new sites, growth, table_used, arena_used */
 static struct ml_site *_Atomic *by_id;         /* [ML_MAX_SITES] */
 static char *arena;
-static _Atomic uint64_t arena_used;
+static uint64_t arena_used;                    /* protected by insert_lock */
 static _Atomic uint32_t next_id = 1;           /* id 0 is ML_SITE_OVERFLOW */
 static uint32_t table_used;                    /* protected by insert_lock */
 
@@ -172,11 +172,11 @@ static uint32_t intern_global(uint64_t hash, const uintptr_t *frames, unsigned d
         id = found->id;
     } else if ((uint64_t)(table_used + 1) * 4 <= (3ull << t->bits) || (t = grow_table(t))) {
         uint64_t bytes = (sizeof(struct ml_site) + depth * sizeof *frames + 15) & ~15ull;
-        uint64_t at = atomic_load_explicit(&arena_used, memory_order_relaxed);
+        uint64_t at = arena_used;
         uint32_t next = atomic_load_explicit(&next_id, memory_order_relaxed);
         if (at + bytes <= ARENA_BYTES && next < ML_MAX_SITES) {
             struct ml_site *mine = (struct ml_site *)(arena + at);
-            atomic_store_explicit(&arena_used, at + bytes, memory_order_relaxed);
+            arena_used = at + bytes;
             mine->hash = hash;
             mine->id = next;
             mine->kind = (uint16_t)kind;
