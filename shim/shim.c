@@ -152,19 +152,10 @@ EXPORT void *calloc(size_t count, size_t size) {
     return p;
 }
 
-/* A block is taken out of the live map and counted before it is handed back: until real_free the
- * address is still the caller's, so no other thread can have been given it again. */
 static __attribute__((noinline)) void free_recorded(void *p) {
-    if (tracking()) {
-        int saved = errno;
-        ml_tls.guard++;
-        uint64_t size;
-        uint32_t site;
-        if (ml_track_free_begin(p, &size, &site)) ml_track_free_commit(size, site, p);
-        ml_tls.guard--;
-        errno = saved;
-    }
+    struct release r = release_begin(p);
     real_free(p);
+    release_commit(r, p);
 }
 
 EXPORT void free(void *p) {
