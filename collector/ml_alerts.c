@@ -50,16 +50,19 @@ void ml_alerts_reset(void) {
     memset(level_active, 0, sizeof level_active);
     memset(growth_active, 0, sizeof growth_active);
     memset(site_alerted, 0, sizeof site_alerted);
+    if (ml_config.alert_fd < 0 || alert_fd_broken) return;
+    if (ml_config.alert_fd_id) {   /* the file memlens run gave; write_alert_fd checks the descriptor is it */
+        alert_dev = (dev_t)ml_config.alert_fd_dev;
+        alert_ino = (ino_t)ml_config.alert_fd_ino;
+        return;
+    }
     struct stat st;
     int saved_errno = errno;
-    if (ml_config.alert_fd >= 0 && !alert_fd_broken) {
-        if (fstat(ml_config.alert_fd, &st) != 0 ||
-            (ml_config.alert_fd_id && (st.st_dev != ml_config.alert_fd_dev || st.st_ino != ml_config.alert_fd_ino))) {
-            alert_fd_broken = true;   /* not the file the variable was given for (an inherited number) */
-        } else {
-            alert_dev = st.st_dev;
-            alert_ino = st.st_ino;
-        }
+    if (fstat(ml_config.alert_fd, &st) == 0) {
+        alert_dev = st.st_dev;
+        alert_ino = st.st_ino;
+    } else {
+        alert_fd_broken = true;
     }
     errno = saved_errno;
 }
