@@ -57,7 +57,7 @@ struct ml_config {
     bool alert_fd_id;        /* MEMLENS_ALERT_FD_ID given: the file alert_fd must be (st_dev:st_ino) */
     uint64_t alert_fd_dev, alert_fd_ino;
 };
-extern struct ml_config ml_config;
+extern struct ml_config ml_config __attribute__((aligned(64)));   /* op_min and sample_rate: first line */
 /* Parses MEMLENS_* from the environment; on a bad value writes one line to stderr and returns true. */
 bool ml_config_load(struct ml_config *config);
 /* Its parsers (sizes, durations, bounded integers) are in ml_parse.h, shared with the CLI. */
@@ -68,15 +68,18 @@ extern _Atomic int ml_state;   /* OFF until ml_track_init succeeds; DISABLED aft
 
 /* Per-thread state in initial-exec TLS, so that reading it never calls into the allocator. */
 struct ml_thread;
+/* One cache line: every interposed call reads it. */
 struct ml_tls {
     int guard;               /* >0 while memlens itself runs on this thread: nested allocations are not tracked */
     int kind;                /* kind forced by a buffer-like wrapper (strdup, getline…), 0 = none, else kind+1 */
-    uintptr_t kind_caller;   /* with kind: the return address into the program's call of that wrapper */
     int64_t sample_left;     /* sampled mode: bytes until the next sample point */
+    uint64_t sample_below;   /* sampled mode, once this thread is seeded: op_min (smaller allocations may be
+                                skipped); 0 before that and in full mode, where nothing is skipped */
     uint64_t rng;            /* sampled mode: xorshift state, 0 until seeded */
+    uintptr_t kind_caller;   /* with kind: the return address into the program's call of that wrapper */
     struct ml_thread *thread;
 };
-extern __thread struct ml_tls ml_tls __attribute__((tls_model("initial-exec")));
+extern __thread struct ml_tls ml_tls __attribute__((tls_model("initial-exec"), aligned(64)));
 
 /* ---- site table (ml_sites.c) ---- */
 struct ml_site {
@@ -148,9 +151,20 @@ static inline uint64_t ml_live_hash(uintptr_t ptr) {
 #define ML_LIVE_FILTER_BITS 13
 extern _Atomic uint8_t ml_live_filter[1u << ML_LIVE_FILTER_BITS];
 static inline unsigned ml_live_filter_index(uint64_t hash) { return (unsigned)(hash >> 32) & ((1u << ML_LIVE_FILTER_BITS) - 1); }
+/* Sampled mode records only blocks that start at a multiple of ML_SAMPLE_ALIGN, or 16 bytes past a page
+ * (where glibc puts mmapped chunks): the shim moves a sample found elsewhere to an aligned block of its
+ * own, as jemalloc promotes its samples to a page-aligned size class. A free then rules out 15 in 16
+ * unrecorded blocks with one test of the pointer, before touching any memory; the rest ask the filter.
+ * A page alignment would rule out more, but each moved block would then cost up to a page of heap
+ * (a new page, a fault, and a heap glibc serves less compactly); 256 costs at most 256 bytes. */
+#define ML_SAMPLE_ALIGN 256u
+static inline bool ml_sample_placed(uintptr_t ptr) {
+    return (ptr & (ML_SAMPLE_ALIGN - 1)) == 0 || (ptr & 4095) == 16;
+}
 static inline bool ml_live_may_hold(uintptr_t ptr) {
     return !ml_config.sample_rate ||
-           atomic_load_explicit(&ml_live_filter[ml_live_filter_index(ml_live_hash(ptr))], memory_order_relaxed);
+           (ml_sample_placed(ptr) &&
+            atomic_load_explicit(&ml_live_filter[ml_live_filter_index(ml_live_hash(ptr))], memory_order_relaxed));
 }
 
 /* ---- mmap intervals (ml_maps.c) ---- */
@@ -181,14 +195,18 @@ unsigned ml_capture(uintptr_t *frames, const struct ml_origin *origin, uintptr_t
  * so sums of weights estimate bytes and counts without bias. Allocations of op_min bytes or more are
  * always recorded, with weight 1. Counts are stored in units of 1/ML_COUNT_SCALE. */
 #define ML_COUNT_SCALE 256
-bool ml_sample_slow(uint64_t size);
-static inline bool ml_sample_take(uint64_t size) {
-    if (__builtin_expect(!ml_config.sample_rate, 1)) return true;
-    int64_t left = ml_tls.sample_left - (int64_t)size;
+/* The test every allocation makes first: true when it is surely not a sample (sampled mode, nearly
+ * every call), touching nothing but the thread's ml_tls line. False in full mode (sample_below stays 0)
+ * and when a sample point is crossed: the caller then checks that it may track this call and, in
+ * sampled mode, asks ml_sample_slow, which places the next point (and seeds the thread: the counter
+ * starts at 0). Bytes allocated while memlens itself runs count down too; a point that lands on one
+ * is lost, which by memorylessness biases no estimate. */
+static inline bool ml_sample_skip(uint64_t size) {
+    int64_t left = (int64_t)((uint64_t)ml_tls.sample_left - size);
     ml_tls.sample_left = left;
-    if (__builtin_expect(left > 0 && ml_tls.rng != 0 && size < ml_config.op_min, 1)) return false;
-    return ml_sample_slow(size);
+    return left > 0 && size < ml_tls.sample_below;
 }
+bool ml_sample_slow(uint64_t size);   /* sampled mode, after ml_sample_skip said false: record it? */
 /* The weights of a recorded block of `size` bytes: counts (in 1/ML_COUNT_SCALE) and bytes. */
 void ml_sample_weights_slow(uint64_t size, uint64_t *count, uint64_t *bytes);   /* sampled mode */
 static inline void ml_sample_weights(uint64_t size, uint64_t *count, uint64_t *bytes) {

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct ml_config ml_config = { .depth = 32, .interval_ns = 1000000000ull, .op_min = 1 << 20, .follow_exec = true,
+struct ml_config ml_config __attribute__((aligned(64))) = { .depth = 32, .interval_ns = 1000000000ull, .op_min = 1 << 20, .follow_exec = true,
     .window = 20, .levels = { { 60, true }, { 75, true }, { 90, true } },
     .growth_alert_bytes_per_min = 5ull << 20, .site_max = 100ull << 20, .alert_limit = 10, .alert_fd = -1 };
 

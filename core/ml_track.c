@@ -9,7 +9,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-__thread struct ml_tls ml_tls __attribute__((tls_model("initial-exec")));
+__thread struct ml_tls ml_tls __attribute__((tls_model("initial-exec"), aligned(64)));
 _Atomic int ml_state;
 _Atomic int64_t ml_heap_live, ml_heap_peak;
 _Atomic uint64_t ml_ops_dropped;
@@ -78,6 +78,7 @@ static int64_t exponential_gap(void) {
 bool ml_sample_slow(uint64_t size) {
     if (!ml_tls.rng) {   /* first allocation on this thread: seed, then place the first sample point */
         ml_tls.rng = (ml_now_ns() ^ ((uint64_t)ml_gettid() << 32) ^ (uintptr_t)&ml_tls) | 1;
+        ml_tls.sample_below = ml_config.op_min;
         ml_tls.sample_left = exponential_gap() - (int64_t)size;
         if (ml_tls.sample_left > 0 && size < ml_config.op_min) return false;
     }
@@ -103,6 +104,8 @@ static uint32_t site_here(struct ml_thread *t, unsigned kind, const struct ml_or
 }
 
 void ml_track_alloc(void *ptr, uint64_t size, unsigned kind, const struct ml_origin *origin) {
+    /* sampled mode: a block the free path would never look up is not recorded (the shim places samples) */
+    if (ml_config.sample_rate && !ml_sample_placed((uintptr_t)ptr)) return;
     uintptr_t trim_at = 0;
     if (ml_tls.kind) {   /* inside strdup, getline, operator new…: the stack starts at the program's call */
         kind = (unsigned)ml_tls.kind - 1;

@@ -35,7 +35,7 @@
 static char boot_arena[BOOT_BYTES] __attribute__((aligned(64)));
 static _Atomic size_t boot_used;
 
-static void *boot_alloc(size_t size, size_t align) {
+static __attribute__((noinline, cold)) void *boot_alloc(size_t size, size_t align) {
     if (align < 16) align = 16;
     size_t used = atomic_load(&boot_used), start, end;
     do {
@@ -62,17 +62,22 @@ static size_t boot_size(const void *p) { size_t n; memcpy(&n, (const char *)p - 
     X(_exit, void, (int)) X(_Exit, void, (int)) X(exit, void, (int)) \
     X(pthread_create, int, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *))
 
-#define DECLARE_REAL(name, ret, params) static ret(*real_##name) params;
-REAL_FUNCTIONS(DECLARE_REAL)
+/* The real functions, the malloc family first, after whether sampled mode is on (set once tracking
+ * starts): what free reads shares one cache line with the pointers every call reads. */
+#define DECLARE_REAL(name, ret, params) ret(*name) params;
+static struct {
+    _Atomic bool sampled;
+    REAL_FUNCTIONS(DECLARE_REAL)
+} real __attribute__((aligned(64)));
 static _Atomic bool resolving;
 
 static void resolve(void) {
     if (atomic_exchange(&resolving, true)) return;
     ml_tls.guard++;
-#define RESOLVE_REAL(name, ret, params) real_##name = (ret(*) params)dlsym(RTLD_NEXT, #name);
+#define RESOLVE_REAL(name, ret, params) real.name = (ret(*) params)dlsym(RTLD_NEXT, #name);
     REAL_FUNCTIONS(RESOLVE_REAL)
     ml_tls.guard--;
-    if (!real_malloc || !real_free || !real_calloc || !real_realloc) {
+    if (!real.malloc || !real.free || !real.calloc || !real.realloc) {
         static const char msg[] = "memlens: cannot find the real malloc; the program runs untracked\n";
         write(2, msg, sizeof msg - 1);
         atomic_store(&ml_state, ML_STATE_DISABLED);
@@ -80,15 +85,22 @@ static void resolve(void) {
 }
 
 /* Lazily resolves symbols the first time a wrapper of this family runs. */
-#define NEED(name) do { if (UNLIKELY(!real_##name)) resolve(); } while (0)
+#define NEED(name) do { if (UNLIKELY(!real.name)) resolve(); } while (0)
+
+/* After the runtime is set up (first allocation or constructor, whichever comes first): true if on. */
+static bool started(void) {
+    if (atomic_load(&ml_state) != ML_STATE_ON) return false;
+    atomic_store_explicit(&real.sampled, ml_config.sample_rate != 0, memory_order_relaxed);
+    return true;
+}
 
 static inline bool tracking(void) {
     if (UNLIKELY(ml_tls.guard)) return false;
     int state = atomic_load_explicit(&ml_state, memory_order_relaxed);
     if (LIKELY(state == ML_STATE_ON)) return true;
-    if (state == ML_STATE_OFF && real_malloc) {
+    if (state == ML_STATE_OFF && real.malloc) {
         ml_runtime_init();
-        return atomic_load(&ml_state) == ML_STATE_ON;
+        return started();
     }
     return false;
 }
@@ -96,15 +108,48 @@ static inline bool tracking(void) {
 /* The recording itself is out of line, so that what every call runs (and, in sampled mode, nearly
  * all of it) stays a few instructions in the interposer: programs with large code footprints pay
  * for every cache line of ours they touch. */
-static __attribute__((noinline)) void record_alloc(void *p, size_t size, unsigned kind, const struct ml_origin *origin) {
+/* What a block moved by place_sample must hold: nothing yet (malloc), zeroes (calloc), or the bytes of
+ * the block it replaces (realloc). */
+enum fill { FILL_NONE, FILL_ZERO, FILL_COPY };
+
+/* Sampled mode: a block chosen as a sample must be one the free path looks up (ml_sample_placed).
+ * One found elsewhere is replaced by a block aligned to ML_SAMPLE_ALIGN, filled as `fill` says; large
+ * blocks (mmapped by glibc, 16 bytes past a page) and aligned ones stay where they are. Once per
+ * sample, so about once per MEMLENS_SAMPLE bytes: a memalign, and a copy only for realloc. NULL: leave
+ * p as it is, untracked. */
+static void *place_sample(void *p, size_t size, enum fill fill) {
+    if (!ml_config.sample_rate || ml_sample_placed((uintptr_t)p)) return p;
+    void *q = real.memalign ? real.memalign(ML_SAMPLE_ALIGN, size ? size : 1) : NULL;
+    if (!q) return NULL;
+    if (fill == FILL_ZERO) memset(q, 0, size);
+    else if (fill == FILL_COPY) memcpy(q, p, size);
+    real.free(p);
+    return q;
+}
+
+/* Returns the block the program gets: p, or in sampled mode its aligned replacement. */
+static __attribute__((noinline)) void *record_alloc(void *p, size_t size, unsigned kind, const struct ml_origin *origin,
+                                                    enum fill fill) {
     int saved = errno;
     ml_tls.guard++;
-    ml_track_alloc(p, size, kind, origin);
+    void *placed = place_sample(p, size, fill);
+    if (placed) {
+        p = placed;
+        ml_track_alloc(p, size, kind, origin);
+    }
     ml_tls.guard--;
     errno = saved;
+    return p;
 }
-static inline void track_alloc(void *p, size_t size, unsigned kind, const struct ml_origin *origin) {
-    if (ml_sample_take(size)) record_alloc(p, size, kind, origin);
+/* An allocation (p: the block it got, not NULL) that ml_sample_skip did not skip: recorded if this
+ * call may be tracked and, in sampled mode, is a sample. */
+static inline void *track_due(void *p, size_t size, unsigned kind, const struct ml_origin *origin, enum fill fill) {
+    if (!tracking()) return p;
+    if (ml_config.sample_rate && !ml_sample_slow(size)) return p;
+    return record_alloc(p, size, kind, origin, fill);
+}
+static inline void *track_alloc(void *p, size_t size, unsigned kind, const struct ml_origin *origin, enum fill fill) {
+    return ml_sample_skip(size) ? p : track_due(p, size, kind, origin, fill);
 }
 
 /* Removes `p` from the live map; the caller frees it, then commits. */
@@ -129,55 +174,74 @@ static inline void release_commit(struct release r, void *p) {
 
 /* ---- the malloc family ---- */
 
-EXPORT void *malloc(size_t size) {
-    if (UNLIKELY(!real_malloc)) {
-        resolve();
-        if (!real_malloc) return boot_alloc(size, 16);
-    }
-    void *p = real_malloc(size);
-    if (LIKELY(p != NULL) && tracking()) track_alloc(p, size, ML_KIND_MALLOC, ORIGIN);
+/* The first call resolves the real functions; false while they are unknown (dlsym's own
+ * allocations, which the bootstrap arena serves). */
+static __attribute__((noinline, cold)) bool resolved(void) {
+    resolve();
+    return real.malloc != NULL;
+}
+
+/* The interposers every allocation goes through are `hot`: placed together, they share cache lines
+ * (programs with large code footprints pay for each line of ours). */
+#define HOT __attribute__((hot))
+
+/* In sampled mode nearly every call is skipped: a tail call to the real function after one test of the
+ * thread's counter, with no frame of ours. */
+EXPORT HOT void *malloc(size_t size) {
+    if (LIKELY(ml_sample_skip(size))) return real.malloc(size);
+    if (UNLIKELY(!real.malloc) && !resolved()) return boot_alloc(size, 16);
+    void *p = real.malloc(size);
+    if (LIKELY(p != NULL)) p = track_due(p, size, ML_KIND_MALLOC, ORIGIN, FILL_NONE);
     return p;
 }
 
-EXPORT void *calloc(size_t count, size_t size) {
-    if (UNLIKELY(!real_calloc)) {
+EXPORT HOT void *calloc(size_t count, size_t size) {
+    size_t total;
+    if (UNLIKELY(__builtin_mul_overflow(count, size, &total))) total = SIZE_MAX;   /* fails below */
+    if (LIKELY(ml_sample_skip(total))) return real.calloc(count, size);
+    if (UNLIKELY(!real.calloc)) {
         resolve();
-        if (!real_calloc) {   /* dlsym itself may calloc while we resolve */
-            size_t total;
-            return __builtin_mul_overflow(count, size, &total) ? NULL : boot_alloc(total, 16);
-        }
+        if (!real.calloc)   /* dlsym itself may calloc while we resolve */
+            return total == SIZE_MAX ? NULL : boot_alloc(total, 16);
     }
-    void *p = real_calloc(count, size);
-    if (LIKELY(p != NULL) && tracking()) track_alloc(p, count * size, ML_KIND_CALLOC, ORIGIN);
+    void *p = real.calloc(count, size);
+    if (LIKELY(p != NULL)) p = track_due(p, total, ML_KIND_CALLOC, ORIGIN, FILL_ZERO);
     return p;
 }
 
 static __attribute__((noinline)) void free_recorded(void *p) {
     struct release r = release_begin(p);
-    real_free(p);
+    real.free(p);
     release_commit(r, p);
 }
 
-EXPORT void free(void *p) {
+EXPORT HOT void free(void *p) {
+    if (LIKELY(atomic_load_explicit(&real.sampled, memory_order_relaxed)) && !ml_sample_placed((uintptr_t)p) &&
+        !is_boot(p)) {
+        real.free(p);   /* sampled mode: surely not a recorded block */
+        return;
+    }
     if (UNLIKELY(!p || is_boot(p))) return;
     NEED(free);
     if (ml_live_may_hold((uintptr_t)p)) free_recorded(p);   /* sampled mode: usually not */
-    else real_free(p);
+    else real.free(p);
 }
 
 /* realloc-like: the old block is released only if the call succeeds. */
-static void *resize(void *old, size_t size, void *fresh, unsigned kind, const struct ml_origin *origin, struct release r) {
+static void *resize(void *old, size_t size, void *fresh, unsigned kind, const struct ml_origin *origin, struct release r,
+                    bool skip) {
     if (!fresh) {
         if (r.tracked && size != 0) { ml_tls.guard++; ml_track_free_abort(old, r.size, r.site); ml_tls.guard--; }
         else release_commit(r, old);   /* realloc(p, 0) freed p */
         return NULL;
     }
     release_commit(r, old);
-    if (tracking()) track_alloc(fresh, size, kind, origin);
-    return fresh;
+    return skip ? fresh : track_due(fresh, size, kind, origin, FILL_COPY);
 }
 
-EXPORT void *realloc(void *old, size_t size) {
+EXPORT HOT void *realloc(void *old, size_t size) {
+    bool skip = ml_sample_skip(size);   /* true only in sampled mode */
+    if (LIKELY(skip) && (!old || !ml_sample_placed((uintptr_t)old)) && !is_boot(old)) return real.realloc(old, size);
     if (UNLIKELY(is_boot(old))) {
         void *p = malloc(size);
         if (p) memcpy(p, old, boot_size(old) < size ? boot_size(old) : size);
@@ -186,29 +250,30 @@ EXPORT void *realloc(void *old, size_t size) {
     NEED(realloc);
     struct release r = release_begin(old);
     ml_tls.guard++;   /* realloc(NULL, n) calls malloc inside glibc: that is this call, not another */
-    void *fresh = real_realloc(old, size);
+    void *fresh = real.realloc(old, size);
     ml_tls.guard--;
-    return resize(old, size, fresh, ML_KIND_REALLOC, ORIGIN, r);
+    return resize(old, size, fresh, ML_KIND_REALLOC, ORIGIN, r, skip);
 }
 
 EXPORT void *reallocarray(void *old, size_t count, size_t size) {
     size_t total;
     if (__builtin_mul_overflow(count, size, &total)) { errno = ENOMEM; return NULL; }
     if (UNLIKELY(is_boot(old))) return realloc(old, total);
+    bool skip = ml_sample_skip(total);
     NEED(reallocarray);
     struct release r = release_begin(old);
     ml_tls.guard++;   /* glibc's reallocarray calls realloc: count the call once */
-    void *fresh = real_reallocarray(old, count, size);
+    void *fresh = real.reallocarray(old, count, size);
     ml_tls.guard--;
-    return resize(old, total, fresh, ML_KIND_REALLOCARRAY, ORIGIN, r);
+    return resize(old, total, fresh, ML_KIND_REALLOCARRAY, ORIGIN, r, skip);
 }
 
 /* Functions that return a fresh block of a computed size. */
 #define ALLOC_WRAPPER(name, kind, params, args, size_expr) \
     EXPORT void *name params { \
         NEED(name); \
-        void *p = real_##name args; \
-        if (LIKELY(p != NULL) && tracking()) track_alloc(p, size_expr, kind, ORIGIN); \
+        void *p = real.name args; \
+        if (LIKELY(p != NULL)) p = track_alloc(p, size_expr, kind, ORIGIN, FILL_NONE); \
         return p; \
     }
 
@@ -224,8 +289,8 @@ ALLOC_WRAPPER(pvalloc, ML_KIND_PVALLOC, (size_t size), (size), page_rounded(size
 
 EXPORT int posix_memalign(void **out, size_t align, size_t size) {
     NEED(posix_memalign);
-    int rc = real_posix_memalign(out, align, size);
-    if (rc == 0 && *out && tracking()) track_alloc(*out, size, ML_KIND_POSIX_MEMALIGN, ORIGIN);
+    int rc = real.posix_memalign(out, align, size);
+    if (rc == 0 && *out) *out = track_alloc(*out, size, ML_KIND_POSIX_MEMALIGN, ORIGIN, FILL_NONE);
     return rc;
 }
 
@@ -297,12 +362,11 @@ NEW_WRAPPER(_ZnamSt11align_val_tRKSt9nothrow_t, ML_KIND_NEW_ARRAY, (size_t n, si
 
 /* ---- mappings: the maps lock is held across the system call so the table never disagrees ---- */
 
-static void *track_mmap(void *(*real)(void *, size_t, int, int, int, off_t), void *addr, size_t len, int prot,
-                        int flags, int fd, off_t off, const struct ml_origin *origin) {
-    if (!tracking()) return real(addr, len, prot, flags, fd, off);
+static void *track_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off, const struct ml_origin *origin) {
+    if (!tracking()) return real.mmap(addr, len, prot, flags, fd, off);
     ml_tls.guard++;
     ml_maps_lock();
-    void *p = real(addr, len, prot, flags, fd, off);
+    void *p = real.mmap(addr, len, prot, flags, fd, off);
     int saved = errno;
     if (p != MAP_FAILED) ml_track_mmap(p, len, (flags & MAP_ANONYMOUS) != 0, origin);
     ml_maps_unlock();
@@ -313,19 +377,19 @@ static void *track_mmap(void *(*real)(void *, size_t, int, int, int, off_t), voi
 
 EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
     NEED(mmap);
-    return track_mmap(real_mmap, addr, len, prot, flags, fd, off, ORIGIN);
+    return track_mmap(addr, len, prot, flags, fd, off, ORIGIN);
 }
 EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
     NEED(mmap);
-    return track_mmap(real_mmap, addr, len, prot, flags, fd, off, ORIGIN);
+    return track_mmap(addr, len, prot, flags, fd, off, ORIGIN);
 }
 
 EXPORT int munmap(void *addr, size_t len) {
     NEED(munmap);
-    if (!tracking()) return real_munmap(addr, len);
+    if (!tracking()) return real.munmap(addr, len);
     ml_tls.guard++;
     ml_maps_lock();
-    int rc = real_munmap(addr, len);
+    int rc = real.munmap(addr, len);
     int saved = errno;
     if (rc == 0) ml_track_munmap(addr, len);
     ml_maps_unlock();
@@ -343,10 +407,10 @@ EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...) {
         target = va_arg(ap, void *);
         va_end(ap);
     }
-    if (!tracking()) return real_mremap(old, old_len, new_len, flags, target);
+    if (!tracking()) return real.mremap(old, old_len, new_len, flags, target);
     ml_tls.guard++;
     ml_maps_lock();
-    void *p = real_mremap(old, old_len, new_len, flags, target);
+    void *p = real.mremap(old, old_len, new_len, flags, target);
     int saved = errno;
     if (p != MAP_FAILED) ml_track_mremap(old, old_len, p, new_len);
     ml_maps_unlock();
@@ -360,7 +424,7 @@ EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...) {
 EXPORT int dlclose(void *handle) {
     NEED(dlclose);
     if (!ml_tls.guard) ml_collector_before_dlclose();
-    int rc = real_dlclose(handle);
+    int rc = real.dlclose(handle);
     ml_unwind_invalidate();   /* the object's code may be gone: its cached unwind rules with it */
     return rc;
 }
@@ -369,7 +433,7 @@ EXPORT int dlclose(void *handle) {
     EXPORT __attribute__((noreturn)) void name(int status) { \
         NEED(name); \
         if (!ml_tls.guard) ml_collector_finish("exit", status, NULL); \
-        real_##name(status); \
+        real.name(status); \
         __builtin_unreachable(); \
     }
 EXIT_WRAPPER(_exit)
@@ -378,7 +442,7 @@ EXIT_WRAPPER(_Exit)
 EXPORT __attribute__((noreturn)) void exit(int status) {
     NEED(exit);
     ml_collector_note_exit_status(status);
-    real_exit(status);
+    real.exit(status);
     __builtin_unreachable();
 }
 
@@ -415,7 +479,7 @@ static int do_exec(const char *path, char *const argv[], char *const envp[], boo
     char *copy[4096], preload[4096];
     char *const *env = exec_environment(envp, copy, 4096, preload, sizeof preload);
     if (!ml_tls.guard) ml_collector_finish("exec", -1, path);
-    int rc = search ? real_execvpe(path, argv, env) : real_execve(path, argv, env);
+    int rc = search ? real.execvpe(path, argv, env) : real.execve(path, argv, env);
     int saved = errno;
     if (!ml_tls.guard) ml_collector_exec_failed();
     errno = saved;
@@ -454,7 +518,7 @@ struct thread_start { void *(*routine)(void *); void *arg; };
 static void *thread_trampoline(void *p) {
     struct thread_start start = *(struct thread_start *)p;
     ml_tls.guard++;
-    real_free(p);
+    real.free(p);
     ml_thread_self();       /* registered, and its stack bounds read, before the program's code runs: */
     uintptr_t unused[1];    /* later, pthread_getattr_np inside an allocation could deadlock on itself */
     ml_unwind(unused, 1);
@@ -464,19 +528,20 @@ static void *thread_trampoline(void *p) {
 
 EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(*routine)(void *), void *arg) {
     NEED(pthread_create);
-    if (!tracking()) return real_pthread_create(thread, attr, routine, arg);
+    if (!tracking()) return real.pthread_create(thread, attr, routine, arg);
     ml_tls.guard++;
-    struct thread_start *start = real_malloc(sizeof *start);
+    struct thread_start *start = real.malloc(sizeof *start);
     ml_tls.guard--;
-    if (!start) return real_pthread_create(thread, attr, routine, arg);
+    if (!start) return real.pthread_create(thread, attr, routine, arg);
     start->routine = routine;
     start->arg = arg;
-    int rc = real_pthread_create(thread, attr, thread_trampoline, start);
-    if (rc != 0) real_free(start);
+    int rc = real.pthread_create(thread, attr, thread_trampoline, start);
+    if (rc != 0) real.free(start);
     return rc;
 }
 
 __attribute__((constructor(101))) static void shim_start(void) {
     NEED(malloc);
     ml_collector_start();
+    started();
 }

@@ -392,6 +392,35 @@ def case_run_option(suite):
     suite.eq("--sample 0: exact totals", TRUTH["total"].value, numbers(proc["totals"]))
 
 
+def case_placement(suite):
+    """Under --sample 1 every allocation is a sample, and each one memlens moves to an aligned
+    block (the free path's test) still behaves as its call promises (the program checks contents
+    and alignment itself); every block is recorded and every free seen: the report equals a full-mode
+    run's exactly (weights 1/p round to 1 at this rate)."""
+    mt.require_tools(suite)
+    runs = {}
+    for label, options in (("full", ()), ("sampled", ("--sample", "1"))):
+        outdir, traced = mt.traced_run(suite, [mt.program("sampled_place")], f"place-{label}",
+                                       options=options, compare_plain=(label == "sampled"))
+        suite.eq(f"sampled_place under {label} mode: its own checks", "ok\n", traced.stdout)
+        proc = mt.one_process(suite, mt.cli_json(suite, "report", outdir), "sampled_place", label)
+        suite.eq(f"{label}: mode", label, proc.get("mode"))
+        runs[label] = proc
+    full, sampled = runs["full"], runs["sampled"]
+    suite.check(numbers(full["totals"])["live_blocks"] == 8 * 40,
+                f"full mode: 8 calls x 40 rounds kept live, got {numbers(full['totals'])}")
+    suite.eq("--sample 1 totals = full-mode totals", numbers(full["totals"]), numbers(sampled["totals"]))
+
+    def per_kind(proc):
+        out = {}
+        for site in proc.get("sites") or []:
+            acc = out.setdefault(site["kind"], [0, 0])
+            acc[0] += int(site.get("live_blocks") or 0)
+            acc[1] += int(site.get("live_bytes") or 0)
+        return out
+    suite.eq("--sample 1 live blocks and bytes per kind = full mode's", per_kind(full), per_kind(sampled))
+
+
 def main():
     suite = mt.Suite("e2e-sampled")
     suite.case("truth: generator, program and full mode agree", case_truth)
@@ -400,6 +429,7 @@ def main():
     suite.case("text output marks estimates", case_text_marks)
     suite.case("check on a sampled run", case_check)
     suite.case("run --sample option", case_run_option)
+    suite.case("samples moved to aligned blocks keep their contract", case_placement)
     suite.finish()
 
 
