@@ -189,8 +189,17 @@ def tool_command(tool, w, bins, lib, outdir, quick, memlens_env, sample="512KiB"
 
 
 class Result:
-    def __init__(self, seconds, cpu, maxrss_kib, out_bytes):
+    def __init__(self, seconds, cpu, maxrss_kib, out_bytes, round_no):
         self.seconds, self.cpu, self.maxrss_kib, self.out_bytes = seconds, cpu, maxrss_kib, out_bytes
+        self.round_no = round_no
+
+
+def paired_ratio(rs, plain):
+    """Median over the rounds of (this run / the plain run of the same round): the runs of a round
+    follow each other, so a machine whose speed drifts (a VM's CPU shared with others) moves both."""
+    base = {r.round_no: r.seconds for r in plain}
+    pairs = [r.seconds / base[r.round_no] for r in rs if base.get(r.round_no)]
+    return statistics.median(pairs) if pairs else None
 
 
 def dir_bytes(path):
@@ -295,7 +304,7 @@ def memlens_stream_figures(outdir):
 
 # ---------------------------------------------------------------- table
 
-ROW = "%-14s %-10s %9s %8s %15s %9s %10s %10s  %s"
+ROW = "%-14s %-10s %9s %8s %8s %15s %9s %10s %10s  %s"
 
 
 def human_bytes(n):
@@ -383,12 +392,13 @@ def main():
     print("# sampled = memlens with MEMLENS_SAMPLE=%s%s" % (args.sample, "; every run pinned to CPUs " + args.pin if args.pin else ""))
     print("# library: %s (%s)%s" % (lib, lib_kind,
                                     "  env: " + " ".join("%s=%s" % kv for kv in memlens_env.items()) if memlens_env else ""))
-    print("# median of %d interleaved runs%s; ratio = tool median / plain median; "
+    print("# median of %d interleaved runs%s; ratio = tool median / plain median; paired = median of each round's "
+          "tool run / plain run (the two run back to back); "
           "cpu ratio = same for user+system CPU of the whole process tree; output = bytes written; RSS = peak (%s)" % (runs, ", --quick" if args.quick else "",
                                                   "GNU time %M" if GNU_TIME else "wait4, includes the driver's own RSS"))
     for t, why in missing.items():
         print("# %s: n/a (%s)" % (t, why))
-    header = ROW % ("workload", "tool", "median s", "ratio", "min..max s", "cpu ratio", "output", "peak RSS", "note")
+    header = ROW % ("workload", "tool", "median s", "ratio", "paired", "min..max s", "cpu ratio", "output", "peak RSS", "note")
     print(header)
     print("-" * len(header))
     sys.stdout.flush()
@@ -428,27 +438,29 @@ def main():
                         print("bench: %s under %s: %s; its output ends:\n%s" % (w.name, t, broken[t], tail),
                               file=sys.stderr)
                         continue
-                    res[t].append(Result(seconds, cpu, rss, out if t != "plain" else None))
+                    res[t].append(Result(seconds, cpu, rss, out if t != "plain" else None, i))
             base = statistics.median(r.seconds for r in res["plain"]) if res.get("plain") else None
             base_cpu = statistics.median(r.cpu for r in res["plain"]) if res.get("plain") else None
-            ratios = {}
+            ratios, paired = {}, {}
             for t in TOOLS:
                 if t == "lsan" and not w.lsan and t not in missing:
-                    print(ROW % (w.name, t, "n/a", "n/a", "", "", "", "", "python3 is not built with -fsanitize=leak"))
+                    print(ROW % (w.name, t, "n/a", "n/a", "", "", "", "", "", "python3 is not built with -fsanitize=leak"))
                     continue
                 if t in missing:
-                    print(ROW % (w.name, t, "n/a", "n/a", "", "", "", "", missing[t]))
+                    print(ROW % (w.name, t, "n/a", "n/a", "", "", "", "", "", missing[t]))
                     continue
                 rs = res.get(t, [])
                 if t in broken:
                     failures.append("%s under %s: %s" % (w.name, t, broken[t]))
                 if not rs:
-                    print(ROW % (w.name, t, "FAIL", "FAIL", "", "", "", "", broken.get(t, "")))
-                    ratios[t] = "FAIL"
+                    print(ROW % (w.name, t, "FAIL", "FAIL", "", "", "", "", "", broken.get(t, "")))
+                    ratios[t] = paired[t] = "FAIL"
                     continue
                 med = statistics.median(r.seconds for r in rs)
                 ratio = med / base if base else None
                 ratios[t] = "%.2fx" % ratio if ratio else "?"
+                pr = paired_ratio(rs, res.get("plain", []))
+                paired[t] = "%.2fx" % pr if pr else "?"
                 note = []
                 if t in broken:
                     note.append("then " + broken[t])
@@ -462,21 +474,24 @@ def main():
                     note.append("RSS: largest of heaptrack's processes")
                 cpu = statistics.median(r.cpu for r in rs)
                 print(ROW % (
-                    w.name, t, "%.3f" % med, ratios[t], "%.3f..%.3f" % (min(r.seconds for r in rs), max(r.seconds for r in rs)),
+                    w.name, t, "%.3f" % med, ratios[t], paired[t],
+                    "%.3f..%.3f" % (min(r.seconds for r in rs), max(r.seconds for r in rs)),
                     "%.2fx" % (cpu / base_cpu) if base_cpu else "?",
                     human_bytes(statistics.median(r.out_bytes for r in rs)) if t != "plain" else "-",
                     human_bytes(median_or_none([r.maxrss_kib for r in rs], 1024)), "; ".join(note)))
-            summary.append((w.name, ratios))
+            summary.append((w.name, ratios, paired))
             sys.stdout.flush()
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
     print()
-    print("%-14s %8s %8s %10s %8s   (wall-time ratios, medians)" % ("summary", "memlens", "sampled", "heaptrack", "lsan"))
-    for name, r in summary:
-        print("%-14s %8s %8s %10s %8s" % (name, r.get("memlens", "n/a"), r.get("sampled", "n/a"), r.get("heaptrack", "n/a"),
-                                         r.get("lsan", "n/a")))
-    by_name = dict(summary)
+    print("%-14s %8s %8s %10s %8s   %8s %8s   (wall-time ratios: medians | paired)"
+          % ("summary", "memlens", "sampled", "heaptrack", "lsan", "memlens", "sampled"))
+    for name, r, pr in summary:
+        print("%-14s %8s %8s %10s %8s   %8s %8s" % (name, r.get("memlens", "n/a"), r.get("sampled", "n/a"),
+                                                   r.get("heaptrack", "n/a"), r.get("lsan", "n/a"),
+                                                   pr.get("memlens", "n/a"), pr.get("sampled", "n/a")))
+    by_name = {name: r for name, r, _ in summary}
     one, eight = by_name.get("churn-1t", {}).get("memlens", ""), by_name.get("churn-8t", {}).get("memlens", "")
     if one.endswith("x") and eight.endswith("x"):
         print("threads: full-mode ratio churn-8t / churn-1t = %.2f (target <= 1.25)" % (float(eight[:-1]) / float(one[:-1])))
