@@ -105,9 +105,6 @@ static inline bool tracking(void) {
     return false;
 }
 
-/* The recording itself is out of line, so that what every call runs (and, in sampled mode, nearly
- * all of it) stays a few instructions in the interposer: programs with large code footprints pay
- * for every cache line of ours they touch. */
 /* What a block moved by place_sample must hold: nothing yet (malloc), zeroes (calloc), or the bytes of
  * the block it replaces (realloc). */
 enum fill { FILL_NONE, FILL_ZERO, FILL_COPY };
@@ -127,7 +124,10 @@ static void *place_sample(void *p, size_t size, enum fill fill) {
     return q;
 }
 
-/* Returns the block the program gets: p, or in sampled mode its aligned replacement. */
+/* Returns the block the program gets: p, or in sampled mode its aligned replacement. The recording
+ * is out of line, so that what every call runs (and, in sampled mode, nearly all of it) stays a few
+ * instructions in the interposer: programs with large code footprints pay for every cache line of
+ * ours they touch. */
 static __attribute__((noinline)) void *record_alloc(void *p, size_t size, unsigned kind, const struct ml_origin *origin,
                                                     enum fill fill) {
     int saved = errno;
