@@ -151,20 +151,20 @@ static inline uint64_t ml_live_hash(uintptr_t ptr) {
 #define ML_LIVE_FILTER_BITS 13
 extern _Atomic uint8_t ml_live_filter[1u << ML_LIVE_FILTER_BITS];
 static inline unsigned ml_live_filter_index(uint64_t hash) { return (unsigned)(hash >> 32) & ((1u << ML_LIVE_FILTER_BITS) - 1); }
-/* Sampled mode records only blocks that start at a multiple of ML_SAMPLE_ALIGN, or 16 bytes past a page
- * (where glibc puts mmapped chunks): the shim moves a sample found elsewhere to an aligned block of its
- * own, as jemalloc promotes its samples to a page-aligned size class. A free then rules out 15 in 16
- * unrecorded blocks with one test of the pointer, before touching any memory; the rest ask the filter.
- * A page alignment would rule out more, but each moved block would then cost up to a page of heap
- * (a new page, a fault, and a heap glibc serves less compactly); 256 costs at most 256 bytes. */
+/* Sampled mode: the shim moves a sample that is not at a multiple of ML_SAMPLE_ALIGN, or 16 bytes past a
+ * page (where glibc puts mmapped chunks), to an aligned block of its own, as jemalloc promotes its
+ * samples to a page-aligned size class; a free then rules out 15 in 16 unrecorded blocks with one test
+ * of the pointer, before touching any memory, and the rest with the filter. A page alignment would
+ * rule out more, but each moved block would then cost up to a page of heap (a new page, a fault, and a
+ * heap glibc serves less compactly); 256 costs at most 256 bytes. (Large samples that are not placed
+ * are recorded where they are: the shim counts them, and while any is live every free asks the filter.) */
 #define ML_SAMPLE_ALIGN 256u
 static inline bool ml_sample_placed(uintptr_t ptr) {
     return (ptr & (ML_SAMPLE_ALIGN - 1)) == 0 || (ptr & 4095) == 16;
 }
 static inline bool ml_live_may_hold(uintptr_t ptr) {
     return !ml_config.sample_rate ||
-           (ml_sample_placed(ptr) &&
-            atomic_load_explicit(&ml_live_filter[ml_live_filter_index(ml_live_hash(ptr))], memory_order_relaxed));
+           atomic_load_explicit(&ml_live_filter[ml_live_filter_index(ml_live_hash(ptr))], memory_order_relaxed);
 }
 
 /* ---- mmap intervals (ml_maps.c) ---- */

@@ -104,8 +104,6 @@ static uint32_t site_here(struct ml_thread *t, unsigned kind, const struct ml_or
 }
 
 void ml_track_alloc(void *ptr, uint64_t size, unsigned kind, const struct ml_origin *origin) {
-    /* sampled mode: a block the free path would never look up is not recorded (the shim places samples) */
-    if (ml_config.sample_rate && !ml_sample_placed((uintptr_t)ptr)) return;
     uintptr_t trim_at = 0;
     if (ml_tls.kind) {   /* inside strdup, getline, operator new…: the stack starts at the program's call */
         kind = (unsigned)ml_tls.kind - 1;

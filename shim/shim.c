@@ -67,6 +67,7 @@ static size_t boot_size(const void *p) { size_t n; memcpy(&n, (const char *)p - 
 #define DECLARE_REAL(name, ret, params) ret(*name) params;
 static struct {
     _Atomic bool sampled;
+    _Atomic unsigned unplaced;   /* sampled mode: recorded blocks live that are not ml_sample_placed */
     REAL_FUNCTIONS(DECLARE_REAL)
 } real __attribute__((aligned(64)));
 static _Atomic bool resolving;
@@ -109,13 +110,20 @@ static inline bool tracking(void) {
  * the block it replaces (realloc). */
 enum fill { FILL_NONE, FILL_ZERO, FILL_COPY };
 
-/* Sampled mode: a block chosen as a sample must be one the free path looks up (ml_sample_placed).
- * One found elsewhere is replaced by a block aligned to ML_SAMPLE_ALIGN, filled as `fill` says; large
- * blocks (mmapped by glibc, 16 bytes past a page) and aligned ones stay where they are. Once per
- * sample, so about once per MEMLENS_SAMPLE bytes: a memalign, and a copy only for realloc. NULL: leave
- * p as it is, untracked. */
+/* Sampled mode: a block chosen as a sample should be one the free path looks up (ml_sample_placed).
+ * One found elsewhere is replaced by a block aligned to ML_SAMPLE_ALIGN, filled as `fill` says; blocks
+ * mmapped by glibc (16 bytes past a page) and aligned ones stay where they are. Once per sample, so
+ * about once per MEMLENS_SAMPLE bytes: a memalign, and a copy only for realloc. A large block stays
+ * where it is too (counted in real.unplaced, which sends every free to the filter while it lives):
+ * zeroing a fresh copy of a large calloc would touch pages glibc leaves untouched. NULL: leave p as
+ * it is, untracked. */
+#define PLACE_MAX (128u << 10)   /* glibc's default mmap threshold: larger blocks are rarely on the heap */
 static void *place_sample(void *p, size_t size, enum fill fill) {
     if (!ml_config.sample_rate || ml_sample_placed((uintptr_t)p)) return p;
+    if (size >= PLACE_MAX) {
+        atomic_fetch_add_explicit(&real.unplaced, 1, memory_order_relaxed);
+        return p;
+    }
     void *q = real.memalign ? real.memalign(ML_SAMPLE_ALIGN, size ? size : 1) : NULL;
     if (!q) return NULL;
     if (fill == FILL_ZERO) memset(q, 0, size);
@@ -165,6 +173,8 @@ static inline struct release release_begin(void *p) {
 }
 static inline void release_commit(struct release r, void *p) {
     if (!r.tracked) return;
+    if (ml_config.sample_rate && !ml_sample_placed((uintptr_t)p))
+        atomic_fetch_sub_explicit(&real.unplaced, 1, memory_order_relaxed);
     int saved = errno;
     ml_tls.guard++;
     ml_track_free_commit(r.size, r.site, p);
@@ -217,7 +227,7 @@ static __attribute__((noinline)) void free_recorded(void *p) {
 
 EXPORT HOT void free(void *p) {
     if (LIKELY(atomic_load_explicit(&real.sampled, memory_order_relaxed)) && !ml_sample_placed((uintptr_t)p) &&
-        !is_boot(p)) {
+        !atomic_load_explicit(&real.unplaced, memory_order_relaxed) && !is_boot(p)) {
         real.free(p);   /* sampled mode: surely not a recorded block */
         return;
     }
@@ -241,7 +251,9 @@ static void *resize(void *old, size_t size, void *fresh, unsigned kind, const st
 
 EXPORT HOT void *realloc(void *old, size_t size) {
     bool skip = ml_sample_skip(size);   /* true only in sampled mode */
-    if (LIKELY(skip) && (!old || !ml_sample_placed((uintptr_t)old)) && !is_boot(old)) return real.realloc(old, size);
+    if (LIKELY(skip) && (!old || (!ml_sample_placed((uintptr_t)old) && !atomic_load_explicit(&real.unplaced, memory_order_relaxed))) &&
+        !is_boot(old))
+        return real.realloc(old, size);
     if (UNLIKELY(is_boot(old))) {
         void *p = malloc(size);
         if (p) memcpy(p, old, boot_size(old) < size ? boot_size(old) : size);

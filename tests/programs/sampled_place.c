@@ -5,7 +5,9 @@
  * keeps the old bytes, the aligned calls' are aligned, strdup's holds the string. It keeps one block
  * in KEEP of every call live and frees the rest, and prints "ok" (exit 0) or the first failure (exit 1)
  * through write(2). Under MEMLENS_SAMPLE=1 every allocation is a sample, so the report must equal a
- * full-mode run's exactly. */
+ * full-mode run's exactly. Some blocks are large (200 KB, and one 16 MiB calloc): mmapped by glibc in
+ * the first half of the rounds, on the heap in the second (mallopt M_MMAP_THRESHOLD), where memlens
+ * records them in place, and every free must then look them up. */
 #include "common.h"
 
 #include <malloc.h>
@@ -18,7 +20,7 @@
 #define KEEP 10
 #define CALLS 8
 
-static void *kept[ROUNDS * CALLS];
+static void *kept[ROUNDS * CALLS + 1];
 static size_t nkept;
 
 static void fail(const char *what)
@@ -66,9 +68,24 @@ static int same(const unsigned char *p, size_t n, unsigned seed)
     return 1;
 }
 
+/* A large calloc from the heap: memlens records it where it is (see place_sample); zero all the same. */
+static void *big_calloc(void)
+{
+    size_t size = 16u << 20;
+    unsigned char *c = calloc(1, size);
+    if (!c) fail("calloc 16 MiB");
+    for (size_t i = 0; i < size; i += 4096)
+        if (c[i]) fail("calloc 16 MiB: not zero");
+    return c;
+}
+
 int main(void)
 {
     for (unsigned r = 0; r < ROUNDS; r++) {
+        if (r == ROUNDS / 2) {   /* from here on, large blocks come from the heap */
+            if (!mallopt(M_MMAP_THRESHOLD, 32 << 20)) fail("mallopt");
+            kept[nkept++] = big_calloc();
+        }
         size_t s = size_of(r, 1), t = size_of(r, 2);
 
         unsigned char *m = malloc(s);
