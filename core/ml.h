@@ -142,6 +142,8 @@ void ml_live_foreach(ml_live_visit *visit, void *arg);                /* locks o
 void ml_live_lock_all(void);
 void ml_live_unlock_all(void);
 uint64_t ml_live_memory_bytes(void);                                  /* tracker memory used by the map */
+/* A hint, given before other work: starts loading the slot ml_live_insert(ptr) will probe first. */
+void ml_live_prefetch(uintptr_t ptr);
 static inline uint64_t ml_live_hash(uintptr_t ptr) {
     uint64_t h = (uint64_t)ptr * 0x9E3779B97F4A7C15ull;
     return h ^ (h >> 29);

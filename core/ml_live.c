@@ -64,8 +64,8 @@ bool ml_live_init(void) { return false; }
 static bool grow(struct shard *s) {
     uint32_t old_cap = s->mask ? s->mask + 1 : 0;
     if (!old_cap) {
-        s->slots = first_tables[s - shards];
-        s->mask = FIRST_CAP - 1;
+        __atomic_store_n(&s->slots, first_tables[s - shards], __ATOMIC_RELAXED);
+        __atomic_store_n(&s->mask, FIRST_CAP - 1, __ATOMIC_RELAXED);
         return false;
     }
     uint32_t cap = old_cap * 2;
@@ -80,9 +80,19 @@ static bool grow(struct shard *s) {
         slots[j] = e;
     }
     if (old_cap != FIRST_CAP) ml_os_free(s->slots, (size_t)old_cap * sizeof *s->slots);
-    s->slots = slots;
-    s->mask = cap - 1;
+    __atomic_store_n(&s->slots, slots, __ATOMIC_RELAXED);   /* ml_live_prefetch reads them unlocked */
+    __atomic_store_n(&s->mask, cap - 1, __ATOMIC_RELAXED);
     return false;
+}
+
+void ml_live_prefetch(uintptr_t ptr) {
+    uint64_t h = ml_live_hash(ptr);
+    struct shard *s = shard_of(ptr, h);
+    /* unlocked, so maybe a table being replaced, or its mask with the other table: a prefetch never
+     * faults, and a wrong line only costs the hint */
+    const struct entry *slots = __atomic_load_n(&s->slots, __ATOMIC_RELAXED);
+    uint32_t mask = __atomic_load_n(&s->mask, __ATOMIC_RELAXED);
+    if (slots) __builtin_prefetch(&slots[(uint32_t)h & mask], 1);
 }
 
 bool ml_live_insert(uintptr_t ptr, uint64_t size, uint32_t site) {

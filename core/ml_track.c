@@ -104,6 +104,7 @@ static uint32_t site_here(struct ml_thread *t, unsigned kind, const struct ml_or
 }
 
 void ml_track_alloc(void *ptr, uint64_t size, unsigned kind, const struct ml_origin *origin) {
+    ml_live_prefetch((uintptr_t)ptr);   /* the slot loads while the stack is walked */
     uintptr_t trim_at = 0;
     if (ml_tls.kind) {   /* inside strdup, getline, operator new…: the stack starts at the program's call */
         kind = (unsigned)ml_tls.kind - 1;
