@@ -194,6 +194,42 @@ class Result:
         self.round_no = round_no
 
 
+def ratio_value(text):
+    return float(text[:-1]) if isinstance(text, str) and text.endswith("x") else None
+
+
+def print_targets(summary, figures):
+    """The performance issue's targets, checked against this invocation (workloads not run: n/a)."""
+    ratio = {name: r for name, r, _ in summary}
+    paired = {name: pr for name, _, pr in summary}
+
+    def line(what, figure, met):
+        print("  %-44s %-44s %s" % (what, figure, "n/a" if met is None else "met" if met else "MISSED"))
+
+    print("targets:")
+    full = ratio_value(ratio.get("churn-1t", {}).get("memlens"))
+    line("full mode, churn-1t <= 2.00x", "%.2fx (paired %s)" % (full, paired["churn-1t"].get("memlens")) if full else "n/a",
+         full <= 2.0 if full else None)
+    heap = ratio_value(ratio.get("churn-1t", {}).get("heaptrack"))
+    line(">= 3x faster than heaptrack (churn-1t)", "%.1fx" % (heap / full) if heap and full else "n/a",
+         heap / full >= 3 if heap and full else None)
+    sampled = {name: ratio_value(r.get("sampled")) for name, r in ratio.items()}
+    over = ["%s %.2fx (paired %s)" % (n, v, paired[n].get("sampled")) for n, v in sampled.items() if v and v > 1.10]
+    known = [v for v in sampled.values() if v]
+    line("sampled <= 1.10x on every workload", ("over: " + ", ".join(over)) if over else
+         ("max %.2fx" % max(known) if known else "n/a"), not over if known else None)
+    eight = ratio_value(ratio.get("churn-8t", {}).get("memlens"))
+    line("full mode churn-8t / churn-1t <= 1.25", "%.2f" % (eight / full) if eight and full else "n/a",
+         eight / full <= 1.25 if eight and full else None)
+    blocks = {n: f["per_block"] for n, f in figures.items() if f.get("per_block") is not None}
+    line("map <= 48 B per live block", ", ".join("%s %.1f B" % kv for kv in blocks.items()) or "n/a",
+         all(v <= 48 for v in blocks.values()) if blocks else None)
+    outs = figures.get("churn-1t", {}).get("out", {})
+    mine, theirs = outs.get("memlens"), outs.get("heaptrack")
+    line("output <= 1/20 of heaptrack's (churn-1t)", "1/%.0f" % (theirs / mine) if mine and theirs else "n/a",
+         theirs >= 20 * mine if mine and theirs else None)
+
+
 def paired_ratio(rs, plain):
     """Median over the rounds of (this run / the plain run of the same round): the runs of a round
     follow each other, so a machine whose speed drifts (a VM's CPU shared with others) moves both."""
@@ -404,6 +440,7 @@ def main():
     sys.stdout.flush()
 
     summary = []
+    figures = {}   # per workload: median output bytes per tool, memlens map bytes per live block
     failures = []
     started = time.perf_counter()
     try:
@@ -442,6 +479,7 @@ def main():
             base = statistics.median(r.seconds for r in res["plain"]) if res.get("plain") else None
             base_cpu = statistics.median(r.cpu for r in res["plain"]) if res.get("plain") else None
             ratios, paired = {}, {}
+            figures[w.name] = {"out": {}, "per_block": res.get("memlens-figures", (None, None))[1]}
             for t in TOOLS:
                 if t == "lsan" and not w.lsan and t not in missing:
                     print(ROW % (w.name, t, "n/a", "n/a", "", "", "", "", "", "python3 is not built with -fsanitize=leak"))
@@ -473,6 +511,8 @@ def main():
                 if t == "heaptrack":
                     note.append("RSS: largest of heaptrack's processes")
                 cpu = statistics.median(r.cpu for r in rs)
+                if t != "plain":
+                    figures[w.name]["out"][t] = statistics.median(r.out_bytes for r in rs)
                 print(ROW % (
                     w.name, t, "%.3f" % med, ratios[t], paired[t],
                     "%.3f..%.3f" % (min(r.seconds for r in rs), max(r.seconds for r in rs)),
@@ -495,6 +535,7 @@ def main():
     one, eight = by_name.get("churn-1t", {}).get("memlens", ""), by_name.get("churn-8t", {}).get("memlens", "")
     if one.endswith("x") and eight.endswith("x"):
         print("threads: full-mode ratio churn-8t / churn-1t = %.2f (target <= 1.25)" % (float(eight[:-1]) / float(one[:-1])))
+    print_targets(summary, figures)
     print("total %.0fs" % (time.perf_counter() - started))
     for f in failures:
         print("FAILED: " + f)
