@@ -63,3 +63,18 @@ bool ml_parse_duration_ns(const char *text, uint64_t *out) {
     *out = v * mult;
     return false;
 }
+
+bool ml_parse_rate_per_min(const char *text, uint64_t *out) {
+    const char *slash = strchr(text, '/');
+    char size[64];
+    size_t n = slash ? (size_t)(slash - text) : strlen(text);
+    if (n == 0 || n >= sizeof size) return true;
+    memcpy(size, text, n);
+    size[n] = 0;
+    uint64_t v;
+    if (ml_parse_size(size, &v)) return true;
+    if (!slash || strcmp(slash, "/min") == 0 || strcmp(slash, "/m") == 0) { *out = v; return false; }
+    if (strcmp(slash, "/s") != 0 || v > UINT64_MAX / 60) return true;
+    *out = v * 60;
+    return false;
+}

@@ -17,4 +17,8 @@ bool ml_parse_size(const char *text, uint64_t *out);
 /* "250ms", "2s", "1500" (milliseconds), "1m"/"1min", "500us", in nanoseconds. */
 bool ml_parse_duration_ns(const char *text, uint64_t *out);
 
+/* A growth rate in bytes per minute: a size (as ml_parse_size) per minute ("5MiB/min", "5M/m", or
+ * just "5M") or per second ("64KiB/s"). */
+bool ml_parse_rate_per_min(const char *text, uint64_t *out);
+
 #endif

@@ -13,10 +13,12 @@
  */
 #define _GNU_SOURCE
 #include "check.h"
+#include "trends.h"
 #include "fmt.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,7 +52,12 @@ const char ml_check_options_help[] =
     "                        processes of the run (default 0: any such leak fails)\n"
     "  --max-possibly SIZE   budget for possibly lost bytes (default: not gated, as LSan)\n"
     "  --max-peak SIZE       budget for each process's peak heap (default: not gated)\n"
-    "  --max-growth RATE     growth budget: not available yet in this memlens (usage error)\n"
+    "  --max-growth RATE     budget for each process's heap and mmap growth: fails when one\n"
+    "                        keeps growing (linear or exponential over its last 20 snapshots,\n"
+    "                        as `memlens trends` shows) faster than RATE: SIZE/min (the\n"
+    "                        default unit) or SIZE/s, e.g. 1MiB/min, 64KiB/s (default: not\n"
+    "                        gated; a process with fewer than 5 snapshots is not gated: set\n"
+    "                        MEMLENS_INTERVAL, e.g. 100ms, for short runs)\n"
     "  --suppressions FILE   LSan-style file: leak:PATTERN lines (* wildcards; matched as a\n"
     "                        substring of any frame's function, source file or object path),\n"
     "                        # comments; suppressed leaks are listed and never fail\n"
@@ -67,6 +74,7 @@ void ml_check_opts_init(ml_check_opts *o)
     o->max_leaked = 0;
     o->max_possibly = -1;
     o->max_peak = -1;
+    o->max_growth = -1;
     o->format = ML_FORMAT_TEXT;
 }
 
@@ -88,7 +96,14 @@ bool ml_check_option(ml_check_opts *o, int c, const char *arg, const char *cmd)
         return true;
     case OPT_MAX_POSSIBLY: o->max_possibly = parse_budget(arg, "max-possibly", cmd); return true;
     case OPT_MAX_PEAK: o->max_peak = parse_budget(arg, "max-peak", cmd); return true;
-    case OPT_MAX_GROWTH: o->max_growth_given = true; return true;
+    case OPT_MAX_GROWTH: {
+        uint64_t v;
+        if (ml_parse_rate_per_min(arg, &v) || v > (uint64_t)INT64_MAX)
+            ml_usage_error(cmd, "--max-growth: expected a rate such as 1MiB/min or 64KiB/s, not '%s'",
+                           arg);
+        o->max_growth = (int64_t)v;
+        return true;
+    }
     case OPT_SUPPRESSIONS: o->suppressions = arg; return true;
     case OPT_BASELINE: o->baseline = arg; return true;
     case OPT_WRITE_BASELINE: o->write_baseline = arg; return true;
@@ -111,13 +126,15 @@ bool ml_check_option(ml_check_opts *o, int c, const char *arg, const char *cmd)
 }
 
 static const char *const rule_ids[ML_RULE_COUNT] = {"definite-leak", "indirect-leak",
-                                                    "possible-leak", "peak-budget"};
+                                                    "possible-leak", "peak-budget", "growth-budget"};
 static const char *const rule_texts[ML_RULE_COUNT] = {
     "Memory definitely lost: blocks allocated here were still allocated at exit and no pointer "
     "to them was found anywhere",
     "Memory indirectly lost: blocks allocated here were reachable only from lost blocks",
     "Memory possibly lost: blocks allocated here were reachable only through interior pointers",
     "Peak heap over budget: the process's highest live heap exceeded --max-peak",
+    "Growth over budget: the process's heap or mmap kept growing (a linear or exponential pattern "
+    "over its last snapshots) faster than --max-growth",
 };
 
 const char *ml_rule_id(ml_rule r)
@@ -255,6 +272,61 @@ static char *leak_message(const ml_stream *s, const ml_leak_entry *e, const ml_l
     return msg;
 }
 
+/* --max-growth: the heap and mmap series of process p over the default window, as `memlens trends`
+ * computes them; a finding for each that keeps growing faster than the budget, pointing at the
+ * fastest-growing site of its kind. cp->growth says what was seen, or why a metric is not gated. */
+static void check_growth(ml_check_result *r, size_t p, ml_symbolizer *sym)
+{
+    static const int metrics[2] = {ML_TREND_HEAP, ML_TREND_MMAP};
+    const ml_check_opts *o = r->opts;
+    ml_check_proc *cp = &r->procs[p];
+    const ml_stream *s = cp->s;
+    ml_trends t;
+    ml_trends_compute(s, ML_WINDOW_DEFAULT, &t);
+    size_t used = 0;
+    for (int i = 0; i < 2; i++) {
+        const char *key = ml_trend_metric_keys[metrics[i]];
+        const struct ml_pattern_result *res = &t.res[metrics[i]];
+        char rate[ML_SIZE_BUF], budget[ML_SIZE_BUF];
+        double per_min = res->rate_bytes_per_s * 60.0;
+        int n;
+        if (res->pattern == ML_PATTERN_INSUFFICIENT)
+            n = snprintf(cp->growth + used, sizeof cp->growth - used, "%s%s not gated (%u snapshot%s, "
+                         "%d needed)", i ? ", " : "", key, res->samples, res->samples == 1 ? "" : "s",
+                         ML_WINDOW_MIN);
+        else
+            n = snprintf(cp->growth + used, sizeof cp->growth - used, "%s%s %s %s%s/min", i ? ", " : "",
+                         key, ml_pattern_name(res->pattern), per_min < 0 ? "-" : "+",
+                         ml_fmt_size((int64_t)llround(fabs(per_min)), rate, sizeof rate));
+        if (n > 0 && (size_t)n < sizeof cp->growth - used)
+            used += (size_t)n;
+        if (!ml_trend_growing(res) || per_min <= (double)o->max_growth)
+            continue;
+        const ml_site *site = NULL;   /* the fastest-growing site of the metric's kind */
+        for (size_t k = 0; k < t.nsites && !site; k++)
+            if (ml_trend_growing(&t.sites[k].res) && t.sites[k].site->is_mmap == (metrics[i] == ML_TREND_MMAP))
+                site = t.sites[k].site;
+        ml_finding f = {.rule = ML_RULE_GROWTH, .proc = p, .site = site, .metric = key,
+                        .rate_bps = res->rate_bytes_per_s};
+        f.loc = user_location(sym, s, site);
+        char *proc = process_label(s), *print = NULL;
+        if (asprintf(&f.message, "%s%s grows %s at %s/min (%.0f bytes/s, R² %.2f, confidence %u, last "
+                     "%u snapshots) over the budget of %s/min%s%s [%s]", s->sampled ? "estimated " : "",
+                     key, res->pattern == ML_PATTERN_EXPONENTIAL ? "exponentially" : "linearly",
+                     ml_fmt_size((int64_t)llround(per_min), rate, sizeof rate), res->rate_bytes_per_s,
+                     res->r2, res->confidence, res->samples,
+                     ml_fmt_size(o->max_growth, budget, sizeof budget), f.loc.function ? "; fastest-growing "
+                     "site in " : "", f.loc.function ? f.loc.function : "", proc) < 0 ||
+            asprintf(&print, "%s:%s", s->exe ? base_name(s->exe) : "?", key) < 0 ||
+            asprintf(&f.fingerprint, "%016" PRIx64, fnv1a(print)) < 0)
+            ml_die("out of memory");
+        free(print);
+        free(proc);
+        add_finding(r, &f);
+    }
+    ml_trends_free(&t);
+}
+
 typedef struct pending {
     size_t proc;
     ml_leak_entry entry;
@@ -302,7 +374,7 @@ bool ml_check_eval(ml_check_result *r, const ml_check_opts *o, const ml_run *run
         cp->peak = s->has_snapshot ? s->heap_peak : (best > 0 ? best : 0);
         if (cp->verdict == ML_VERDICT_SAMPLED) {
             r->nsampled++;
-            bool leaks_asked = o->max_leaked_given || o->max_possibly >= 0 || o->max_peak < 0;
+            bool leaks_asked = o->max_leaked_given || o->max_possibly >= 0 || (o->max_peak < 0 && o->max_growth < 0);
             if (leaks_asked && !o->allow_incomplete) {
                 snprintf(err, errlen, "no leak verdict for process %" PRId64 ": it was recorded "
                          "in sampled mode, so leak budgets cannot be checked; give only "
@@ -450,6 +522,9 @@ bool ml_check_eval(ml_check_result *r, const ml_check_opts *o, const ml_run *run
             add_finding(r, &f);
         }
     }
+    if (o->max_growth >= 0)
+        for (size_t p = 0; p < r->nprocs; p++)
+            check_growth(r, p, sym);
     for (size_t i = 0; i < ntodo; i++)
         free(todo[i].key);
     free(todo);

@@ -29,7 +29,7 @@ typedef struct ml_check_opts {
     bool max_leaked_given;  /* --max-leaked was given (the default budget applies otherwise) */
     int64_t max_possibly;   /* -1: not gated (default) */
     int64_t max_peak;       /* -1: not gated (default) */
-    bool max_growth_given;
+    int64_t max_growth;     /* bytes per minute of heap or mmap growth; -1: not gated (default) */
     bool allow_incomplete;
     const char *suppressions, *baseline, *write_baseline, *output;
     ml_check_format format;
@@ -49,10 +49,11 @@ typedef enum ml_rule {
     ML_RULE_INDIRECT,
     ML_RULE_POSSIBLE,
     ML_RULE_PEAK,
+    ML_RULE_GROWTH,
     ML_RULE_COUNT
 } ml_rule;
 
-const char *ml_rule_id(ml_rule r);          /* "definite-leak", …, "peak-budget" */
+const char *ml_rule_id(ml_rule r);          /* "definite-leak", …, "peak-budget", "growth-budget" */
 const char *ml_rule_description(ml_rule r);
 
 /* The first frame in the user's own code: outside libmemlens, libc, libstdc++, ld.so, … and
@@ -65,11 +66,14 @@ typedef struct ml_location {
 typedef struct ml_finding {
     ml_rule rule;
     size_t proc;             /* index in ml_check_result.procs */
-    const ml_site *site;     /* leak site, or the process's top peak site (may be NULL) */
+    const ml_site *site;     /* leak site, the process's top peak site, or its fastest-growing one
+                                (may be NULL) */
     ml_leak_entry entry;     /* leak findings */
     ml_location loc;
     char *message;           /* one line, names the process */
     char *fingerprint;       /* stable across rebuilds: hash of the baseline key (hex) */
+    const char *metric;      /* growth findings: "heap" or "mmap" */
+    double rate_bps;         /* growth findings: its rate, bytes per second */
 } ml_finding;
 
 typedef enum ml_verdict {
@@ -97,6 +101,7 @@ typedef struct ml_check_proc {
     bool peak_exact;         /* from snapshots (else: at least the largest site peak) */
     bool peak_estimated;     /* sampled mode: the peak is an estimate */
     const ml_site *peak_site;
+    char growth[256];        /* with --max-growth: the heap and mmap patterns, or why not gated */
     size_t nfindings;
 } ml_check_proc;
 

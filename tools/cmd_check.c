@@ -59,9 +59,6 @@ int ml_cmd_check(int argc, char **argv)
         if (!ml_check_option(&o, c, optarg, "check"))
             ml_bad_option("check", argv[optind - 1]);
     }
-    if (o.max_growth_given)
-        ml_usage_error("check", "--max-growth: growth trends are not available yet in this "
-                                "memlens (only --max-leaked, --max-possibly and --max-peak)");
     if (argc - optind > 1)
         ml_usage_error("check", "expected at most one RUN argument");
     ml_color_init(o.format != ML_FORMAT_TEXT || o.output);

@@ -426,9 +426,6 @@ int ml_cmd_run(int argc, char **argv)
             do_check = true;
         }
     }
-    if (check.max_growth_given)
-        ml_usage_error("run", "--max-growth: growth trends are not available yet in this "
-                              "memlens (only --max-leaked, --max-possibly and --max-peak)");
     if (do_check && unsetenv("MEMLENS_CHECK") != 0)
         ml_die("cannot unset MEMLENS_CHECK");
     if (optind >= argc)

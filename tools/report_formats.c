@@ -6,7 +6,7 @@
  *          one-line verdict.
  * junit    <testsuites><testsuite name="memlens"> with one <testcase> per process image and
  *          one <failure> per finding (type = rule id); XML-escaped.
- * sarif    SARIF 2.1.0 built with jansson: one run, driver "memlens", four rules, one result
+ * sarif    SARIF 2.1.0 built with jansson: one run, driver "memlens", five rules, one result
  *          per finding located at the first user frame (relative to %SRCROOT% = the current
  *          directory when the file is below it), with logical locations, the whole stack and a
  *          partial fingerprint that survives rebuilds.
@@ -96,6 +96,8 @@ static void write_text(const ml_check_result *r, FILE *out)
                 cp->peak_estimated ? "~" : cp->peak_exact ? "" : "at least ",
                 ml_fmt_size(cp->peak, a, sizeof a), ml_fmt_count(cp->peak, n1, sizeof n1),
                 cp->peak_estimated ? ", estimated" : "");
+        if (cp->growth[0])
+            fprintf(out, "   %16s: %s\n", "growth", cp->growth);
         if (cp->note[0])
             fprintf(out, "   %snote: %s%s\n", ml_dim, cp->note, ml_reset);
         for (size_t i = 0; i < r->nfindings; i++) {
@@ -398,15 +400,19 @@ static void write_sarif(const ml_check_result *r, FILE *out)
         jset(props, "pid", json_integer(s->pid));
         jset(props, "process", ml_jstr(s->exe));
         jset(props, "stream", json_string(s->name));
-        if (f->rule != ML_RULE_PEAK) {
+        if (f->rule == ML_RULE_PEAK) {
+            jset(props, "peakBytes", json_integer(r->procs[f->proc].peak));
+            jset(props, "budgetBytes", json_integer(r->opts->max_peak));
+        } else if (f->rule == ML_RULE_GROWTH) {
+            jset(props, "metric", json_string(f->metric));
+            jset(props, "rateBytesPerSecond", json_real(f->rate_bps));
+            jset(props, "budgetBytesPerMinute", json_integer(r->opts->max_growth));
+        } else {
             jset(props, "kind", json_string(f->site->kind));
             jset(props, "bytes", json_integer(f->entry.direct.bytes));
             jset(props, "blocks", json_integer(f->entry.direct.blocks));
             jset(props, "indirectBytes", json_integer(f->entry.indirect.bytes));
             jset(props, "indirectBlocks", json_integer(f->entry.indirect.blocks));
-        } else {
-            jset(props, "peakBytes", json_integer(r->procs[f->proc].peak));
-            jset(props, "budgetBytes", json_integer(r->opts->max_peak));
         }
         jset(res, "properties", props);
         jpush(results, res);

@@ -522,6 +522,66 @@ def run_check(suite):
                                         "expected a non-zero status, " + result.describe())
 
 
+GROW_RATE = 2_500_000.0   # bytes/s of heap: grow_linear.c, 25,000 bytes every 10 ms for 3 s
+
+
+def growth(suite):
+    """--max-growth: grow_linear under MEMLENS_INTERVAL=100ms (about 30 snapshots) fails a 1MiB/s
+    budget with one growth-budget finding at grow_alloc whose rate is the program's within 10 %,
+    and passes 10MiB/s; its SARIF and JUnit validate; a run too short for 5 snapshots is not gated
+    (and says so); a bad rate is a usage error; `run --check` gates it too."""
+    mt.require_tools(suite)
+    outdir, traced = mt.traced_run(suite, [mt.program("grow_linear")], "check-grow", compare_plain=False,
+                                   env_extra={"MEMLENS_INTERVAL": "100ms"})
+    suite.require(traced.returncode == 0, "memlens run of grow_linear: " + traced.describe())
+    over = check(["--max-leaked", HUGE, "--max-growth", "1MiB/s"], outdir)
+    if expect_exit(suite, "check --max-growth 1MiB/s on grow_linear", 1, over):
+        fails = [line for line in over.stdout.splitlines() if line.strip().startswith("FAIL ")]
+        suite.eq("check --max-growth 1MiB/s: findings", 1, len(fails))
+        suite.check(fails and "growth-budget: heap grows linearly" in fails[0] and "grow_alloc" in fails[0],
+                    f"the finding should say the heap grows linearly, at grow_alloc: {fails!r}")
+    under = check(["--max-leaked", HUGE, "--max-growth", "10MiB/s"], outdir)
+    if expect_exit(suite, "check --max-growth 10MiB/s on grow_linear (2.4 MiB/s)", 0, under):
+        suite.check(re.search(r"growth: heap linear \+[0-9.]+ MiB/min", under.stdout),
+                    f"check text should show the heap's pattern and rate: {mt.tail(under.stdout)}")
+    sarif = check(["--max-leaked", HUGE, "--max-growth", "1MiB/s", "--format", "sarif"], outdir)
+    if expect_exit(suite, "check --max-growth --format sarif", 1, sarif):
+        doc = json.loads(sarif.stdout)
+        errors = sorted(sarif_validator(suite).iter_errors(doc), key=lambda e: list(e.path))
+        suite.check(not errors, f"SARIF with a growth finding is not valid: {errors[:1]}")
+        results = doc["runs"][0]["results"]
+        suite.eq("SARIF results", ["growth-budget"], [r.get("ruleId") for r in results])
+        props = results[0].get("properties", {}) if results else {}
+        suite.eq("SARIF growth metric", "heap", props.get("metric"))
+        suite.eq("SARIF budgetBytesPerMinute", 60 << 20, props.get("budgetBytesPerMinute"))
+        rate = props.get("rateBytesPerSecond") or 0
+        suite.check(abs(rate - GROW_RATE) <= 0.1 * GROW_RATE,
+                    f"SARIF rateBytesPerSecond {rate} should be within 10 % of {GROW_RATE:.0f}")
+        rules = [r["id"] for r in doc["runs"][0]["tool"]["driver"]["rules"]]
+        suite.check("growth-budget" in rules, f"SARIF rules should declare growth-budget: {rules}")
+    if shutil.which("xmllint"):
+        junit = check(["--max-leaked", HUGE, "--max-growth", "1MiB/s", "--format", "junit"], outdir)
+        if expect_exit(suite, "check --max-growth --format junit", 1, junit):
+            path = write(os.path.join(mt.new_dir("check-grow-junit"), "growth.xml"), junit.stdout)
+            lint = mt.run(["xmllint", "--noout", "--schema", JUNIT_XSD, path])
+            suite.check(lint.returncode == 0, f"JUnit with a growth finding: {mt.tail(lint.stderr)}")
+            types = [f.get("type") for f in ElementTree.fromstring(junit.stdout).iter("failure")]
+            suite.eq("JUnit failure types", ["growth-budget"], types)
+    short = check(["--max-growth", "1KiB/s"], run_dir(suite, "list_held"))
+    if expect_exit(suite, "check --max-growth on a run with no snapshot series", 0, short):
+        suite.check("heap not gated (" in short.stdout,
+                    f"check should say the heap's growth is not gated: {mt.tail(short.stdout)}")
+    bad = check(["--max-growth", "fast"], outdir)
+    if expect_exit(suite, "check --max-growth fast (usage error)", 2, bad):
+        suite.check(bad.stderr.startswith("memlens check: --max-growth:"),
+                    f"check --max-growth fast: the error should name --max-growth: {bad.stderr!r}")
+    base = mt.new_dir("check-run-grow")
+    result = mt.run_memlens([mt.program("grow_linear")], os.path.join(base, "run"), base,
+                            options=["--check", "--max-leaked", HUGE, "--max-growth", "1MiB/s"],
+                            env_extra={"MEMLENS_INTERVAL": "100ms"})
+    expect_exit(suite, "memlens run --check --max-growth 1MiB/s -- grow_linear", 1, result)
+
+
 def shim_env(outdir, extra):
     env = {"LD_PRELOAD": mt.LIB, "MEMLENS_OUT": outdir}
     env.update(extra)
@@ -579,6 +639,7 @@ def main():
     suite.case("bad baseline files", bad_baselines)
     suite.case("truncated and missing runs", truncated_runs)
     suite.case("memlens run --check", run_check)
+    suite.case("growth budget (--max-growth)", growth)
     suite.case("MEMLENS_CHECK=1 in the shim", shim_check)
     suite.finish()
 

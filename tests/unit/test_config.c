@@ -37,6 +37,22 @@ Test(config, durations) {
     cr_assert(ml_parse_duration_ns("5h", &v));
 }
 
+Test(config, rates) {
+    uint64_t v = 7;
+    cr_assert_not(ml_parse_rate_per_min("5MiB/min", &v)); cr_assert_eq(v, 5ull << 20);
+    cr_assert_not(ml_parse_rate_per_min("5M/m", &v)); cr_assert_eq(v, 5ull << 20);
+    cr_assert_not(ml_parse_rate_per_min("5M", &v)); cr_assert_eq(v, 5ull << 20, "per minute by default");
+    cr_assert_not(ml_parse_rate_per_min("64KiB/s", &v)); cr_assert_eq(v, 60ull * (64 << 10));
+    cr_assert_not(ml_parse_rate_per_min("0/s", &v)); cr_assert_eq(v, 0);
+    v = 7;
+    cr_assert(ml_parse_rate_per_min("5MiB/h", &v)); cr_assert_eq(v, 7, "left alone on error");
+    cr_assert(ml_parse_rate_per_min("/s", &v));
+    cr_assert(ml_parse_rate_per_min("5MiB/", &v));
+    cr_assert(ml_parse_rate_per_min("fast/s", &v));
+    cr_assert(ml_parse_rate_per_min("5MiB/s/s", &v));
+    cr_assert(ml_parse_rate_per_min("16000000000000000000/s", &v), "overflow by the minute is an error");
+}
+
 Test(config, environment) {
     struct ml_config c = { .depth = 32, .interval_ns = 1000000000ull, .op_min = 1 << 20, .follow_exec = true };
     setenv("MEMLENS_DEPTH", "12", 1);
