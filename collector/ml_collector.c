@@ -499,7 +499,11 @@ static void *collector_main(void *arg) {
     (void)arg;
     ml_tls.guard = 1;
     atomic_fetch_add(&ml_internal_threads, 1);
-    ml_control_open(out_dir);
+    /* under the lock, and only if the process is not already going: ml_collector_finish unlinks the
+     * socket under it, so a program that exits at once leaves none behind */
+    pthread_mutex_lock(&flush_lock);
+    if (!finished) ml_control_open(out_dir);
+    pthread_mutex_unlock(&flush_lock);
     for (;;) {
         ml_control_serve(ml_config.interval_ns, control_locked);
         pthread_mutex_lock(&flush_lock);
