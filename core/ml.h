@@ -149,7 +149,8 @@ static inline uint64_t ml_live_hash(uintptr_t ptr) {
     return h ^ (h >> 29);
 }
 /* Sampled mode's counting filter of recorded blocks (ml_live.c): false when ptr is surely not one, so
- * that a free of an unrecorded block (nearly all of them) costs a hash and one byte read. */
+ * that a free of an unrecorded block that the pointer test below lets through costs a hash and one
+ * byte read, not a lock. */
 #define ML_LIVE_FILTER_BITS 13
 extern _Atomic uint8_t ml_live_filter[1u << ML_LIVE_FILTER_BITS];
 static inline unsigned ml_live_filter_index(uint64_t hash) { return (unsigned)(hash >> 32) & ((1u << ML_LIVE_FILTER_BITS) - 1); }

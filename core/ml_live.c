@@ -48,8 +48,9 @@ static inline struct shard *shard_of(uintptr_t ptr, uint64_t h) {
  * live about B/8192 of the other frees still go on to the shard), counting the live recorded blocks
  * of that bucket, updated with atomics (inserts and removes are rare in sampled mode); a count that
  * reaches 255 stays there (the bucket then always says "maybe"). Its visibility argument is the empty
- * shard's, below. The shim asks it (ml_live_may_hold) before anything else on a free. Full mode does
- * not use it: nearly every free is of a recorded block. */
+ * shard's, below. The shim asks it (ml_live_may_hold) on a free that the pointer test
+ * (ml_sample_placed) did not rule out. Full mode does not use it: nearly every free is of a recorded
+ * block. */
 _Atomic uint8_t ml_live_filter[1u << ML_LIVE_FILTER_BITS];
 static inline _Atomic uint8_t *filter_of(uint64_t h) { return &ml_live_filter[ml_live_filter_index(h)]; }
 static void filter_add(uint64_t h, int delta) {
