@@ -219,6 +219,15 @@ EXPORT HOT void *calloc(size_t count, size_t size) {
     return p;
 }
 
+/* Sampled mode: p (NULL included) is surely not a recorded block, known from the pointer and the line
+ * of `real` alone: not where a sample is placed (ml_sample_placed) while no unplaced sample lives,
+ * and not from the bootstrap arena. free and realloc then go straight to glibc. */
+static inline bool surely_unrecorded(const void *p) {
+    return atomic_load_explicit(&real.sampled, memory_order_relaxed) &&
+           (!p || (!ml_sample_placed((uintptr_t)p) && !atomic_load_explicit(&real.unplaced, memory_order_relaxed))) &&
+           !is_boot(p);
+}
+
 static __attribute__((noinline)) void free_recorded(void *p) {
     struct release r = release_begin(p);
     real.free(p);
@@ -226,9 +235,8 @@ static __attribute__((noinline)) void free_recorded(void *p) {
 }
 
 EXPORT HOT void free(void *p) {
-    if (LIKELY(atomic_load_explicit(&real.sampled, memory_order_relaxed)) && !ml_sample_placed((uintptr_t)p) &&
-        !atomic_load_explicit(&real.unplaced, memory_order_relaxed) && !is_boot(p)) {
-        real.free(p);   /* sampled mode: surely not a recorded block */
+    if (LIKELY(surely_unrecorded(p))) {
+        real.free(p);
         return;
     }
     if (UNLIKELY(!p || is_boot(p))) return;
@@ -251,9 +259,7 @@ static void *resize(void *old, size_t size, void *fresh, unsigned kind, const st
 
 EXPORT HOT void *realloc(void *old, size_t size) {
     bool skip = ml_sample_skip(size);   /* true only in sampled mode */
-    if (LIKELY(skip) && (!old || (!ml_sample_placed((uintptr_t)old) && !atomic_load_explicit(&real.unplaced, memory_order_relaxed))) &&
-        !is_boot(old))
-        return real.realloc(old, size);
+    if (LIKELY(skip) && surely_unrecorded(old)) return real.realloc(old, size);
     if (UNLIKELY(is_boot(old))) {
         void *p = malloc(size);
         if (p) memcpy(p, old, boot_size(old) < size ? boot_size(old) : size);
