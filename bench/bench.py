@@ -194,8 +194,14 @@ class Result:
         self.round_no = round_no
 
 
-def ratio_value(text):
-    return float(text[:-1]) if isinstance(text, str) and text.endswith("x") else None
+def fmt_ratio(v):
+    """A ratio as the table shows it: 1.23x, FAIL (the tool failed), ? (no plain run to divide by)."""
+    return v if isinstance(v, str) else "%.2fx" % v if v else "?"
+
+
+def number(v):
+    """The ratio as a number, None when the tool failed or it is unknown."""
+    return v if isinstance(v, float) else None
 
 
 def print_targets(summary, figures):
@@ -207,18 +213,18 @@ def print_targets(summary, figures):
         print("  %-44s %-44s %s" % (what, figure, "n/a" if met is None else "met" if met else "MISSED"))
 
     print("targets:")
-    full = ratio_value(ratio.get("churn-1t", {}).get("memlens"))
-    line("full mode, churn-1t <= 2.00x", "%.2fx (paired %s)" % (full, paired["churn-1t"].get("memlens")) if full else "n/a",
+    full = number(ratio.get("churn-1t", {}).get("memlens"))
+    line("full mode, churn-1t <= 2.00x", "%.2fx (paired %s)" % (full, fmt_ratio(paired["churn-1t"].get("memlens"))) if full else "n/a",
          full <= 2.0 if full else None)
-    heap = ratio_value(ratio.get("churn-1t", {}).get("heaptrack"))
+    heap = number(ratio.get("churn-1t", {}).get("heaptrack"))
     line(">= 3x faster than heaptrack (churn-1t)", "%.1fx" % (heap / full) if heap and full else "n/a",
          heap / full >= 3 if heap and full else None)
-    sampled = {name: ratio_value(r.get("sampled")) for name, r in ratio.items()}
-    over = ["%s %.2fx (paired %s)" % (n, v, paired[n].get("sampled")) for n, v in sampled.items() if v and v > 1.10]
+    sampled = {name: number(r.get("sampled")) for name, r in ratio.items()}
+    over = ["%s %.2fx (paired %s)" % (n, v, fmt_ratio(paired[n].get("sampled"))) for n, v in sampled.items() if v and v > 1.10]
     known = [v for v in sampled.values() if v]
     line("sampled <= 1.10x on every workload", ("over: " + ", ".join(over)) if over else
          ("max %.2fx" % max(known) if known else "n/a"), not over if known else None)
-    eight = ratio_value(ratio.get("churn-8t", {}).get("memlens"))
+    eight = number(ratio.get("churn-8t", {}).get("memlens"))
     line("full mode churn-8t / churn-1t <= 1.25", "%.2f" % (eight / full) if eight and full else "n/a",
          eight / full <= 1.25 if eight and full else None)
     blocks = {n: f["per_block"] for n, f in figures.items() if f.get("per_block") is not None}
@@ -496,9 +502,8 @@ def main():
                     continue
                 med = statistics.median(r.seconds for r in rs)
                 ratio = med / base if base else None
-                ratios[t] = "%.2fx" % ratio if ratio else "?"
-                pr = paired_ratio(rs, res.get("plain", []))
-                paired[t] = "%.2fx" % pr if pr else "?"
+                ratios[t] = ratio
+                paired[t] = paired_ratio(rs, res.get("plain", []))
                 note = []
                 if t in broken:
                     note.append("then " + broken[t])
@@ -514,7 +519,7 @@ def main():
                 if t != "plain":
                     figures[w.name]["out"][t] = statistics.median(r.out_bytes for r in rs)
                 print(ROW % (
-                    w.name, t, "%.3f" % med, ratios[t], paired[t],
+                    w.name, t, "%.3f" % med, fmt_ratio(ratios[t]), fmt_ratio(paired[t]),
                     "%.3f..%.3f" % (min(r.seconds for r in rs), max(r.seconds for r in rs)),
                     "%.2fx" % (cpu / base_cpu) if base_cpu else "?",
                     human_bytes(statistics.median(r.out_bytes for r in rs)) if t != "plain" else "-",
@@ -527,14 +532,15 @@ def main():
     print()
     print("%-14s %8s %8s %10s %8s   %8s %8s   (wall-time ratios: medians | paired)"
           % ("summary", "memlens", "sampled", "heaptrack", "lsan", "memlens", "sampled"))
+    def cell(r, tool):
+        return fmt_ratio(r[tool]) if tool in r else "n/a"
     for name, r, pr in summary:
-        print("%-14s %8s %8s %10s %8s   %8s %8s" % (name, r.get("memlens", "n/a"), r.get("sampled", "n/a"),
-                                                   r.get("heaptrack", "n/a"), r.get("lsan", "n/a"),
-                                                   pr.get("memlens", "n/a"), pr.get("sampled", "n/a")))
+        print("%-14s %8s %8s %10s %8s   %8s %8s" % (name, cell(r, "memlens"), cell(r, "sampled"), cell(r, "heaptrack"),
+                                                   cell(r, "lsan"), cell(pr, "memlens"), cell(pr, "sampled")))
     by_name = {name: r for name, r, _ in summary}
-    one, eight = by_name.get("churn-1t", {}).get("memlens", ""), by_name.get("churn-8t", {}).get("memlens", "")
-    if one.endswith("x") and eight.endswith("x"):
-        print("threads: full-mode ratio churn-8t / churn-1t = %.2f (target <= 1.25)" % (float(eight[:-1]) / float(one[:-1])))
+    one, eight = number(by_name.get("churn-1t", {}).get("memlens")), number(by_name.get("churn-8t", {}).get("memlens"))
+    if one and eight:
+        print("threads: full-mode ratio churn-8t / churn-1t = %.2f (target <= 1.25)" % (eight / one))
     print_targets(summary, figures)
     print("total %.0fs" % (time.perf_counter() - started))
     for f in failures:
