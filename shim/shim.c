@@ -35,8 +35,10 @@
 static char boot_arena[BOOT_BYTES] __attribute__((aligned(64)));
 static _Atomic size_t boot_used;
 
+/* Blocks are aligned to at least ML_SAMPLE_ALIGN, so that ml_sample_placed sends every free of one to
+ * free's slow path, which knows them (the fast path has no test of its own for them). */
 static __attribute__((noinline, cold)) void *boot_alloc(size_t size, size_t align) {
-    if (align < 16) align = 16;
+    if (align < ML_SAMPLE_ALIGN) align = ML_SAMPLE_ALIGN;
     size_t used = atomic_load(&boot_used), start, end;
     do {
         start = (used + 16 + align - 1) & ~(align - 1);
@@ -62,14 +64,17 @@ static size_t boot_size(const void *p) { size_t n; memcpy(&n, (const char *)p - 
     X(_exit, void, (int)) X(_Exit, void, (int)) X(exit, void, (int)) \
     X(pthread_create, int, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *))
 
-/* The real functions, the malloc family first, after whether sampled mode is on (set once tracking
- * starts): what free reads shares one cache line with the pointers every call reads. */
+/* The real functions, the malloc family first, after free's gate: what free reads shares one cache line
+ * with the pointers every call reads. The gate is 0 when a free of a block that is not
+ * ml_sample_placed can go straight to glibc: sampled mode is on (GATE_CLOSED is cleared once tracking
+ * starts in sampled mode) and no recorded block lives outside the placed ones (the low bits count
+ * those: large samples left in place). */
+#define GATE_CLOSED (1u << 31)
 #define DECLARE_REAL(name, ret, params) ret(*name) params;
 static struct {
-    _Atomic bool sampled;
-    _Atomic unsigned unplaced;   /* sampled mode: recorded blocks live that are not ml_sample_placed */
+    _Atomic unsigned gate;
     REAL_FUNCTIONS(DECLARE_REAL)
-} real __attribute__((aligned(64)));
+} real __attribute__((aligned(64))) = { .gate = GATE_CLOSED };
 static _Atomic bool resolving;
 
 static void resolve(void) {
@@ -91,7 +96,7 @@ static void resolve(void) {
 /* After the runtime is set up (first allocation or constructor, whichever comes first): true if on. */
 static bool started(void) {
     if (atomic_load(&ml_state) != ML_STATE_ON) return false;
-    atomic_store_explicit(&real.sampled, ml_config.sample_rate != 0, memory_order_relaxed);
+    if (ml_config.sample_rate) atomic_fetch_and_explicit(&real.gate, ~GATE_CLOSED, memory_order_relaxed);
     return true;
 }
 
@@ -114,14 +119,14 @@ enum fill { FILL_NONE, FILL_ZERO, FILL_COPY };
  * One found elsewhere is replaced by a block aligned to ML_SAMPLE_ALIGN, filled as `fill` says; blocks
  * mmapped by glibc (16 bytes past a page) and aligned ones stay where they are. Once per sample, so
  * about once per MEMLENS_SAMPLE bytes: a memalign, and a copy only for realloc. A large block stays
- * where it is too (counted in real.unplaced, which sends every free to the filter while it lives):
+ * where it is too (counted in real.gate, which sends every free to the filter while it lives):
  * zeroing a fresh copy of a large calloc would touch pages glibc leaves untouched. NULL: leave p as
  * it is, untracked. */
 #define PLACE_MAX (128u << 10)   /* glibc's default mmap threshold: larger blocks are rarely on the heap */
 static void *place_sample(void *p, size_t size, enum fill fill) {
     if (!ml_config.sample_rate || ml_sample_placed((uintptr_t)p)) return p;
     if (size >= PLACE_MAX) {
-        atomic_fetch_add_explicit(&real.unplaced, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&real.gate, 1, memory_order_relaxed);
         return p;
     }
     void *q = real.memalign ? real.memalign(ML_SAMPLE_ALIGN, size ? size : 1) : NULL;
@@ -174,7 +179,7 @@ static inline struct release release_begin(void *p) {
 static inline void release_commit(struct release r, void *p) {
     if (!r.tracked) return;
     if (ml_config.sample_rate && !ml_sample_placed((uintptr_t)p))
-        atomic_fetch_sub_explicit(&real.unplaced, 1, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&real.gate, 1, memory_order_relaxed);
     int saved = errno;
     ml_tls.guard++;
     ml_track_free_commit(r.size, r.site, p);
@@ -195,20 +200,25 @@ static __attribute__((noinline, cold)) bool resolved(void) {
  * (programs with large code footprints pay for each line of ours). */
 #define HOT __attribute__((hot))
 
-/* In sampled mode nearly every call is skipped: a tail call to the real function after one test of the
- * thread's counter, with no frame of ours. */
-EXPORT HOT void *malloc(size_t size) {
-    if (LIKELY(ml_sample_skip(size))) return real.malloc(size);
+/* Each interposer of the malloc family is a fast path and a slow one. The fast path is what sampled
+ * mode runs for nearly every call: one test of the thread's counter (or, for free, of the pointer and
+ * the gate) and a tail call to glibc, with no frame of ours. Everything else is in the slow function,
+ * which the fast path enters by a tail jump too: its return address is the program's, as ORIGIN needs
+ * (shim.c is always compiled with sibling calls on; see shim/meson.build). */
+#define SLOW static __attribute__((noinline, hot))
+
+SLOW void *malloc_slow(size_t size) {
     if (UNLIKELY(!real.malloc) && !resolved()) return boot_alloc(size, 16);
     void *p = real.malloc(size);
     if (LIKELY(p != NULL)) p = track_due(p, size, ML_KIND_MALLOC, ORIGIN, FILL_NONE);
     return p;
 }
+EXPORT HOT void *malloc(size_t size) {
+    if (LIKELY(ml_sample_skip(size))) return real.malloc(size);
+    return malloc_slow(size);
+}
 
-EXPORT HOT void *calloc(size_t count, size_t size) {
-    size_t total;
-    if (UNLIKELY(__builtin_mul_overflow(count, size, &total))) total = SIZE_MAX;   /* fails below */
-    if (LIKELY(ml_sample_skip(total))) return real.calloc(count, size);
+SLOW void *calloc_slow(size_t count, size_t size, size_t total) {
     if (UNLIKELY(!real.calloc)) {
         resolve();
         if (!real.calloc)   /* dlsym itself may calloc while we resolve */
@@ -218,31 +228,37 @@ EXPORT HOT void *calloc(size_t count, size_t size) {
     if (LIKELY(p != NULL)) p = track_due(p, total, ML_KIND_CALLOC, ORIGIN, FILL_ZERO);
     return p;
 }
-
-/* Sampled mode: p (NULL included) is surely not a recorded block, known from the pointer and the line
- * of `real` alone: not where a sample is placed (ml_sample_placed) while no unplaced sample lives,
- * and not from the bootstrap arena. free and realloc then go straight to glibc. */
-static inline bool surely_unrecorded(const void *p) {
-    return atomic_load_explicit(&real.sampled, memory_order_relaxed) &&
-           (!p || (!ml_sample_placed((uintptr_t)p) && !atomic_load_explicit(&real.unplaced, memory_order_relaxed))) &&
-           !is_boot(p);
+EXPORT HOT void *calloc(size_t count, size_t size) {
+    size_t total;
+    if (UNLIKELY(__builtin_mul_overflow(count, size, &total))) total = SIZE_MAX;   /* fails below */
+    if (LIKELY(ml_sample_skip(total))) return real.calloc(count, size);
+    return calloc_slow(count, size, total);
 }
 
-static __attribute__((noinline)) void free_recorded(void *p) {
+/* Sampled mode: p (NULL included) is surely not a recorded block, known from the pointer and the gate
+ * alone: not where a sample is placed (ml_sample_placed; NULL and the bootstrap arena's blocks are)
+ * while no unplaced sample lives. free and realloc then go straight to glibc. */
+static inline bool surely_unrecorded(const void *p) {
+    return !ml_sample_placed((uintptr_t)p) && !atomic_load_explicit(&real.gate, memory_order_relaxed);
+}
+
+SLOW void free_slow(void *p) {
+    if (UNLIKELY(!p || is_boot(p))) return;
+    NEED(free);
+    if (!ml_live_may_hold((uintptr_t)p)) {   /* sampled mode: usually */
+        real.free(p);
+        return;
+    }
     struct release r = release_begin(p);
     real.free(p);
     release_commit(r, p);
 }
-
 EXPORT HOT void free(void *p) {
     if (LIKELY(surely_unrecorded(p))) {
         real.free(p);
         return;
     }
-    if (UNLIKELY(!p || is_boot(p))) return;
-    NEED(free);
-    if (ml_live_may_hold((uintptr_t)p)) free_recorded(p);   /* sampled mode: usually not */
-    else real.free(p);
+    free_slow(p);
 }
 
 /* realloc-like: the old block is released only if the call succeeds. */
@@ -257,9 +273,7 @@ static void *resize(void *old, size_t size, void *fresh, unsigned kind, const st
     return skip ? fresh : track_due(fresh, size, kind, origin, FILL_COPY);
 }
 
-EXPORT HOT void *realloc(void *old, size_t size) {
-    bool skip = ml_sample_skip(size);   /* true only in sampled mode */
-    if (LIKELY(skip) && surely_unrecorded(old)) return real.realloc(old, size);
+SLOW void *realloc_slow(void *old, size_t size, bool skip) {
     if (UNLIKELY(is_boot(old))) {
         void *p = malloc(size);
         if (p) memcpy(p, old, boot_size(old) < size ? boot_size(old) : size);
@@ -271,6 +285,11 @@ EXPORT HOT void *realloc(void *old, size_t size) {
     void *fresh = real.realloc(old, size);
     ml_tls.guard--;
     return resize(old, size, fresh, ML_KIND_REALLOC, ORIGIN, r, skip);
+}
+EXPORT HOT void *realloc(void *old, size_t size) {
+    bool skip = ml_sample_skip(size);   /* true only in sampled mode */
+    if (LIKELY(skip) && surely_unrecorded(old)) return real.realloc(old, size);
+    return realloc_slow(old, size, skip);
 }
 
 EXPORT void *reallocarray(void *old, size_t count, size_t size) {
