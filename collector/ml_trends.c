@@ -28,10 +28,16 @@ struct tracked {
 };
 
 static struct tracked process[ML_TREND_METRICS];
-static struct site_slot {
+/* A slot's few scalars are kept apart from its series (8 KiB each), in one small array, so that finding
+ * a site and checking the slots read a cache line, not a page per slot: a short program would
+ * otherwise take 16 page faults just to learn that every slot is free. */
+static struct slot_head {
     uint32_t site;                         /* 0: free */
-    uint64_t last_top;                     /* snapshot number when it was last among the top sites */
     bool is_mmap;
+    bool analysed;                         /* a copy of the slot's tracked.analysed */
+    uint64_t last_top;                     /* snapshot number when it was last among the top sites */
+} heads[SITE_SLOTS];
+static struct site_slot {
     struct ml_series allocated;            /* cumulative allocated bytes, sampled with tracked.series */
     struct tracked tracked;
 } site_slots[SITE_SLOTS];
@@ -50,7 +56,7 @@ void ml_trends_reset(unsigned window_samples) {
         process[m].prior_peak = -1.0;
         process[m].analysed = false;
     }
-    for (unsigned i = 0; i < SITE_SLOTS; i++) site_slots[i].site = 0;
+    memset(heads, 0, sizeof heads);
     snapshot_number = 0;
     trim_retained = -1.0;
 }
@@ -128,8 +134,8 @@ void ml_trends_process(uint64_t t_ns, uint64_t rss, int64_t heap_live, uint64_t 
     struct ml_block_age_site ages[SITE_SLOTS];
     for (unsigned i = 0; i < SITE_SLOTS; i++) {
         const struct tracked *t = &site_slots[i].tracked;
-        ages[i] = (struct ml_block_age_site){ site_slots[i].site && t->analysed ? &t->result : NULL,
-                                              t->block_age_s, site_slots[i].is_mmap };
+        bool used = heads[i].site && heads[i].analysed;
+        ages[i] = (struct ml_block_age_site){ used ? &t->result : NULL, used ? t->block_age_s : NAN, heads[i].is_mmap };
     }
     for (int m = 0; m < ML_TREND_METRICS; m++) {
         push(&process[m], t_ns, values[m]);
@@ -138,42 +144,44 @@ void ml_trends_process(uint64_t t_ns, uint64_t rss, int64_t heap_live, uint64_t 
     }
 }
 
-static struct site_slot *slot_of(uint32_t site) {
+static int slot_of(uint32_t site) {
     for (unsigned i = 0; i < SITE_SLOTS; i++)
-        if (site_slots[i].site == site) return &site_slots[i];
-    return NULL;
+        if (heads[i].site == site) return (int)i;
+    return -1;
 }
 
 void ml_trends_sites(uint64_t t_ns, const uint32_t *sites, unsigned count, ml_trends_sample_of *sample_of, void *arg) {
     snapshot_number++;
     for (unsigned k = 0; k < count; k++) {
-        struct site_slot *slot = slot_of(sites[k]);
-        if (!slot) {   /* take a free slot, else the one out of the top for the longest */
-            slot = &site_slots[0];
-            for (unsigned i = 0; i < SITE_SLOTS; i++) {
-                if (!site_slots[i].site) { slot = &site_slots[i]; break; }
-                if (site_slots[i].last_top < slot->last_top) slot = &site_slots[i];
+        int i = slot_of(sites[k]);
+        if (i < 0) {   /* take a free slot, else the one out of the top for the longest */
+            i = 0;
+            for (unsigned j = 0; j < SITE_SLOTS; j++) {
+                if (!heads[j].site) { i = (int)j; break; }
+                if (heads[j].last_top < heads[i].last_top) i = (int)j;
             }
-            slot->site = sites[k];
-            ml_series_init(&slot->tracked.series, window);
-            ml_series_init(&slot->allocated, window);
-            slot->tracked.prior_peak = -1.0;
-            slot->tracked.analysed = false;
+            heads[i].site = sites[k];
+            ml_series_init(&site_slots[i].tracked.series, window);
+            ml_series_init(&site_slots[i].allocated, window);
+            site_slots[i].tracked.prior_peak = -1.0;
+            site_slots[i].tracked.analysed = false;
+            heads[i].analysed = false;
         }
-        slot->last_top = snapshot_number;
+        heads[i].last_top = snapshot_number;
     }
     for (unsigned i = 0; i < SITE_SLOTS; i++) {
         struct site_slot *slot = &site_slots[i];
-        if (!slot->site) continue;
+        if (!heads[i].site) continue;
         struct ml_trends_site_sample sample;
-        sample_of(slot->site, arg, &sample);
-        slot->is_mmap = sample.is_mmap;
+        sample_of(heads[i].site, arg, &sample);
+        heads[i].is_mmap = sample.is_mmap;
         push(&slot->tracked, t_ns, (double)sample.live_bytes);
         ml_series_push(&slot->allocated, t_ns, (double)sample.allocated_bytes);
-        if (slot->last_top == snapshot_number)
-            analyse_and_write(&slot->tracked, t_ns, "site", slot->site,
+        if (heads[i].last_top == snapshot_number)
+            analyse_and_write(&slot->tracked, t_ns, "site", heads[i].site,
                               ml_block_age_median_s(&slot->allocated, (double)sample.live_bytes));
         else slot->tracked.analysed = false;
+        heads[i].analysed = slot->tracked.analysed;
     }
 }
 
@@ -182,6 +190,6 @@ const struct ml_pattern_result *ml_trends_latest(enum ml_trend_metric metric) {
 }
 
 double ml_trends_site_rate(uint32_t site) {
-    struct site_slot *slot = slot_of(site);
-    return slot && slot->tracked.analysed ? slot->tracked.result.rate_bytes_per_s : 0.0;
+    int i = slot_of(site);
+    return i >= 0 && heads[i].analysed ? site_slots[i].tracked.result.rate_bytes_per_s : 0.0;
 }

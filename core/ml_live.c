@@ -28,6 +28,11 @@ struct shard {
 } __attribute__((aligned(64)));
 
 static struct shard shards[ML_LIVE_SHARDS];
+/* Shards that ever had a table (bit set, release, before their first entry), and the bytes of all
+ * tables: what walks the map and what reports its size look only here and at used shards, so a small
+ * map does not cost a page fault per 64 shards. */
+static _Atomic uint64_t used_shards[ML_LIVE_SHARDS / 64];
+static _Atomic uint64_t table_bytes;
 /* First tables of every shard, contiguous so that a small heap touches few pages. */
 #define FIRST_CAP 16
 static struct entry first_tables[ML_LIVE_SHARDS][FIRST_CAP];
@@ -65,8 +70,11 @@ bool ml_live_init(void) { return false; }
 static bool grow(struct shard *s) {
     uint32_t old_cap = s->mask ? s->mask + 1 : 0;
     if (!old_cap) {
-        __atomic_store_n(&s->slots, first_tables[s - shards], __ATOMIC_RELAXED);
+        size_t k = (size_t)(s - shards);
+        __atomic_store_n(&s->slots, first_tables[k], __ATOMIC_RELAXED);
         __atomic_store_n(&s->mask, FIRST_CAP - 1, __ATOMIC_RELAXED);
+        atomic_fetch_add_explicit(&table_bytes, FIRST_CAP * sizeof(struct entry), memory_order_relaxed);
+        atomic_fetch_or_explicit(&used_shards[k / 64], 1ull << (k % 64), memory_order_release);
         return false;
     }
     uint32_t cap = old_cap * 2;
@@ -81,6 +89,7 @@ static bool grow(struct shard *s) {
         slots[j] = e;
     }
     if (old_cap != FIRST_CAP) ml_os_free(s->slots, (size_t)old_cap * sizeof *s->slots);
+    atomic_fetch_add_explicit(&table_bytes, (uint64_t)(cap - old_cap) * sizeof(struct entry), memory_order_relaxed);
     __atomic_store_n(&s->slots, slots, __ATOMIC_RELAXED);   /* ml_live_prefetch reads them unlocked */
     __atomic_store_n(&s->mask, cap - 1, __ATOMIC_RELAXED);
     return false;
@@ -151,13 +160,15 @@ bool ml_live_remove(uintptr_t ptr, uint64_t *size, uint32_t *site) {
 }
 
 void ml_live_foreach(ml_live_visit *visit, void *arg) {
-    for (unsigned k = 0; k < ML_LIVE_SHARDS; k++) {
-        struct shard *s = &shards[k];
-        ml_spin_lock(&s->lock);
-        for (uint32_t i = 0; s->count && i <= s->mask; i++)
-            if (s->slots[i].ptr)
-                visit(s->slots[i].ptr, s->slots[i].packed >> 20, (uint32_t)(s->slots[i].packed & SITE_MASK), arg);
-        ml_spin_unlock(&s->lock);
+    for (unsigned w = 0; w < ML_LIVE_SHARDS / 64; w++) {
+        for (uint64_t bits = atomic_load_explicit(&used_shards[w], memory_order_acquire); bits; bits &= bits - 1) {
+            struct shard *s = &shards[w * 64 + (unsigned)__builtin_ctzll(bits)];
+            ml_spin_lock(&s->lock);
+            for (uint32_t i = 0; s->count && i <= s->mask; i++)
+                if (s->slots[i].ptr)
+                    visit(s->slots[i].ptr, s->slots[i].packed >> 20, (uint32_t)(s->slots[i].packed & SITE_MASK), arg);
+            ml_spin_unlock(&s->lock);
+        }
     }
 }
 
@@ -168,9 +179,4 @@ void ml_live_unlock_all(void) {
     for (unsigned k = 0; k < ML_LIVE_SHARDS; k++) ml_spin_unlock(&shards[k].lock);
 }
 
-uint64_t ml_live_memory_bytes(void) {
-    uint64_t total = 0;
-    for (unsigned k = 0; k < ML_LIVE_SHARDS; k++)
-        total += shards[k].mask ? (uint64_t)(shards[k].mask + 1) * sizeof(struct entry) : 0;
-    return total;
-}
+uint64_t ml_live_memory_bytes(void) { return atomic_load_explicit(&table_bytes, memory_order_relaxed); }

@@ -4,10 +4,10 @@
  * from a bump arena. Lookups take no lock. A stack not found is inserted under `insert_lock`, after a
  * second lookup there: the record is written, its id published in `by_id` (release), then its slot
  * (release); readers load the table pointer and slots with acquire, so a visible record is complete.
- * The table starts small (128 KiB) and doubles under the same lock at 3/4 load: the new table is
- * filled, then published; old tables stay (a reader may still probe one: it then misses a newer
- * site, takes the lock and finds it). A large fixed table cost a page fault for nearly every new
- * site. Each thread first looks in a private direct-mapped cache keyed by the 64-bit stack hash.
+ * The table starts small (4 KiB, one page) and doubles under the same lock at 3/4 load: the new table
+ * is filled, then published; old tables stay (a reader may still probe one: it then misses a newer
+ * site, takes the lock and finds it; together they are smaller than the last one). A large table
+ * costs a page fault for nearly every new site while it is sparse. Each thread first looks in a private direct-mapped cache keyed by the 64-bit stack hash.
  *
  * Counters: every registered thread owns a slot with a counters array indexed by site id (lazily
  * backed address space). Only the owner writes it, with relaxed stores; the collector reads with
@@ -23,7 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#define TABLE_FIRST_BITS 14
+#define TABLE_FIRST_BITS 9
 #define TABLE_MAX_BITS 21
 #define ARENA_BYTES (512ull << 20)
 #define CACHE_SIZE 1024

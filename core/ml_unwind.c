@@ -375,7 +375,10 @@ void ml_unwind_rule_for(uintptr_t return_address, struct ml_unwind_rule *rule) {
 }
 
 /* ---- the cache ---- */
-enum { INITIAL_BITS = 14, MAX_BITS = 21, MAX_PROBES = 32 };
+/* The first table is small (8 KiB): a slot is a hash of the return address, so every new address of a
+ * short program would otherwise touch a page of its own. Grown tables are not freed (see above); they
+ * add up to less than the final one. */
+enum { INITIAL_BITS = 9, MAX_BITS = 21, MAX_PROBES = 32 };
 struct slot { _Atomic uintptr_t key; _Atomic uint64_t value; };
 struct table { unsigned bits; _Atomic size_t used; struct slot slots[]; };
 
