@@ -94,6 +94,9 @@ struct ml_counters { uint64_t allocations, frees, allocated_bytes, freed_bytes; 
 bool ml_sites_init(void);
 /* Interns (frames, kind); returns the site id, or ML_SITE_OVERFLOW when the table is full. */
 uint32_t ml_site_intern(struct ml_thread *thread, const uintptr_t *frames, unsigned depth, unsigned kind);
+/* The same, given ml_stack_chain(frames, depth). */
+uint32_t ml_site_intern_chained(struct ml_thread *thread, const uintptr_t *frames, unsigned depth, unsigned kind,
+                                uint64_t chain);
 uint32_t ml_sites_count(void);                 /* ids [1, count) may be in use */
 void ml_sites_lock(void);                      /* fork: no thread is inserting a site */
 void ml_sites_unlock(void);
@@ -189,7 +192,7 @@ bool ml_capture_init(void);
 /* Captures up to ml_config.depth return addresses of the calling thread's stack from `origin` (the
  * interposer's caller, ML_ORIGIN_HERE()), or, when trim_at is not 0, from the frame whose return
  * address is trim_at among the first few; returns the number stored. */
-unsigned ml_capture(uintptr_t *frames, const struct ml_origin *origin, uintptr_t trim_at);
+unsigned ml_capture(uintptr_t *frames, const struct ml_origin *origin, uintptr_t trim_at, uint64_t *chain);
 
 /* ---- sampled mode (ml_track.c) ----
  * Poisson sampling by bytes, as tcmalloc and jemalloc do: each thread counts allocated bytes down

@@ -14,19 +14,20 @@ bool ml_capture_init(void) {
     return false;
 }
 
-unsigned ml_capture(uintptr_t *frames, const struct ml_origin *origin, uintptr_t trim_at) {
+unsigned ml_capture(uintptr_t *frames, const struct ml_origin *origin, uintptr_t trim_at, uint64_t *chain) {
     enum { SKIP_MAX = 16 };   /* memlens frames, plus glibc/libstdc++ frames of a buffer-like call */
     if (!trim_at) {           /* the common case: the stack starts at the origin, written in place */
-        unsigned n = ml_unwind_from(frames, ml_config.depth, origin);
+        unsigned n = ml_unwind_from(frames, ml_config.depth, origin, chain);
         if (n) return n;
         trim_at = origin->ip;
     }
     uintptr_t raw[ML_MAX_DEPTH + SKIP_MAX];
     unsigned want = ml_config.depth + SKIP_MAX;
-    int n = trim_at != origin->ip ? (int)ml_unwind_from(raw, want, origin) : 0;
+    int n = trim_at != origin->ip ? (int)ml_unwind_from(raw, want, origin, NULL) : 0;
     if (n == 0) n = unw_backtrace((void **)raw, (int)want);
     if (n <= 0) {
         frames[0] = trim_at;
+        *chain = ml_stack_chain(frames, 1);
         return 1;
     }
     unsigned start = 0;
@@ -34,5 +35,6 @@ unsigned ml_capture(uintptr_t *frames, const struct ml_origin *origin, uintptr_t
         if (raw[i] == trim_at) { start = i; break; }
     unsigned depth = 0;
     for (unsigned i = start; i < (unsigned)n && depth < ml_config.depth; i++) frames[depth++] = raw[i];
+    *chain = ml_stack_chain(frames, depth);
     return depth;
 }

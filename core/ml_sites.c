@@ -108,21 +108,12 @@ bool ml_sites_init(void) {
     return false;
 }
 
-/* Two independent lanes (even and odd frames) halve the chain of dependent multiplies. */
-static inline uint64_t stack_hash(const uintptr_t *frames, unsigned depth, unsigned kind) {
-    uint64_t a = 0x243F6A8885A308D3ull ^ ((uint64_t)kind << 56) ^ depth, b = 0x13198A2E03707344ull;
-    unsigned i = 0;
-    for (; i + 1 < depth; i += 2) {
-        a = (a ^ frames[i]) * 0x9E3779B97F4A7C15ull;
-        b = (b ^ frames[i + 1]) * 0xC2B2AE3D27D4EB4Full;
-        a ^= a >> 32;
-        b ^= b >> 29;
-    }
-    if (i < depth) {
-        a = (a ^ frames[i]) * 0x9E3779B97F4A7C15ull;
-        a ^= a >> 32;
-    }
-    uint64_t h = (a ^ (b * 0x165667B19E3779F9ull)) * 0x9E3779B97F4A7C15ull;
+/* A site's hash: the chain of its frames (ml_stack_chain, which the unwinder mostly has already),
+ * finished with the depth and the kind. */
+static inline uint64_t site_hash(uint64_t chain, unsigned depth, unsigned kind) {
+    uint64_t h = (chain ^ ((uint64_t)kind << 56) ^ depth) * 0xC2B2AE3D27D4EB4Full;
+    h ^= h >> 29;
+    h *= 0x165667B19E3779F9ull;
     return (h ^ (h >> 32)) | 1;
 }
 
@@ -197,7 +188,12 @@ void ml_sites_lock(void) { ml_spin_lock(&insert_lock); }
 void ml_sites_unlock(void) { ml_spin_unlock(&insert_lock); }
 
 uint32_t ml_site_intern(struct ml_thread *thread, const uintptr_t *frames, unsigned depth, unsigned kind) {
-    uint64_t hash = stack_hash(frames, depth, kind);
+    return ml_site_intern_chained(thread, frames, depth, kind, ml_stack_chain(frames, depth));
+}
+
+uint32_t ml_site_intern_chained(struct ml_thread *thread, const uintptr_t *frames, unsigned depth, unsigned kind,
+                                uint64_t chain) {
+    uint64_t hash = site_hash(chain, depth, kind);
     struct cache_entry *c = &thread->cache[(hash >> 20) & (CACHE_SIZE - 1)];
     if (c->hash == hash) return c->site;
     uint32_t site = intern_global(hash, frames, depth, kind);

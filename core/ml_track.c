@@ -99,8 +99,9 @@ void ml_sample_weights_slow(uint64_t size, uint64_t *count, uint64_t *bytes) {
 
 static uint32_t site_here(struct ml_thread *t, unsigned kind, const struct ml_origin *origin, uintptr_t trim_at) {
     uintptr_t frames[ML_MAX_DEPTH];
-    unsigned depth = ml_capture(frames, origin, trim_at);
-    return ml_site_intern(t, frames, depth, kind);
+    uint64_t chain;
+    unsigned depth = ml_capture(frames, origin, trim_at, &chain);
+    return ml_site_intern_chained(t, frames, depth, kind, chain);
 }
 
 void ml_track_alloc(void *ptr, uint64_t size, unsigned kind, const struct ml_origin *origin) {

@@ -501,7 +501,9 @@ struct memo_ip { uintptr_t ip; uint64_t rule; };
  * none is trusted without re-reading its words, so entries need not come from the latest capture. */
 enum { TRAIL_MAX = 64 };
 enum trail_end { TRAIL_CUT, TRAIL_END_RULE, TRAIL_END_ZERO };
-struct trail_frame { uintptr_t ip, sp, bp; uint16_t j; bool cfa_rbp; };
+/* chain: ml_stack_chain of the frames from this state outward, kept valid while trail_end is known
+ * (a trail cut short never completes a capture by replay, so its chains are never read). */
+struct trail_frame { uintptr_t ip, sp, bp; uint64_t chain; uint16_t j; bool cfa_rbp; };
 
 struct unwind_tls {
     uintptr_t lo, hi;
@@ -552,7 +554,8 @@ static void stack_bounds_init(uintptr_t sp) {
 /* The entry point captures the caller's registers exactly: RIP is the return address on top of the
  * stack, RSP the value after the return, RBP untouched; then it tail-calls the C walk. */
 /* used: called from the top-level asm below, which link-time optimization cannot see */
-HIDDEN __attribute__((used)) unsigned ml_unwind_regs(uintptr_t *frames, unsigned max, uintptr_t ip, uintptr_t sp, uintptr_t bp);
+HIDDEN __attribute__((used)) unsigned ml_unwind_regs(uintptr_t *frames, unsigned max, uintptr_t ip, uintptr_t sp, uintptr_t bp,
+                                                     uint64_t *chain);
 __asm__(".text\n"
         ".globl ml_unwind\n"
         ".hidden ml_unwind\n"
@@ -564,9 +567,24 @@ __asm__(".text\n"
         "    movq (%rsp), %rdx\n"
         "    leaq 8(%rsp), %rcx\n"
         "    movq %rbp, %r8\n"
+        "    xorl %r9d, %r9d\n"
         "    jmp ml_unwind_regs\n"
         ".cfi_endproc\n"
-        ".size ml_unwind, .-ml_unwind\n");
+        ".size ml_unwind, .-ml_unwind\n"
+        ".globl ml_unwind_chained\n"
+        ".hidden ml_unwind_chained\n"
+        ".type ml_unwind_chained, @function\n"
+        ".p2align 4\n"
+        "ml_unwind_chained:\n"
+        ".cfi_startproc\n"
+        "    endbr64\n"
+        "    movq %rdx, %r9\n"
+        "    movq (%rsp), %rdx\n"
+        "    leaq 8(%rsp), %rcx\n"
+        "    movq %rbp, %r8\n"
+        "    jmp ml_unwind_regs\n"
+        ".cfi_endproc\n"
+        ".size ml_unwind_chained, .-ml_unwind_chained\n");
 
 static inline struct memo_ip *memo_ip_slot(struct unwind_tls *s, uintptr_t ip) {
     return &s->memo_ips[(ip ^ (ip >> 6) ^ (ip >> 12)) % MEMO_IPS];
@@ -605,7 +623,8 @@ static bool trail_uses_rbp(const struct unwind_tls *s, int i) {
  * loads and compares a frame with no dependency from one frame to the next. The first changed word
  * sends it back to the ordinary walk from there. The result is exactly what the ordinary walk would
  * give. States are kept for the first TRAIL_MAX frames. */
-HIDDEN unsigned ml_unwind_regs(uintptr_t *frames, unsigned max, uintptr_t ip, uintptr_t sp, uintptr_t bp) {
+HIDDEN unsigned ml_unwind_regs(uintptr_t *frames, unsigned max, uintptr_t ip, uintptr_t sp, uintptr_t bp,
+                               uint64_t *chain) {
     struct unwind_tls *s = &unwind_tls;
     if (UNLIKELY(s->state != STACK_READY)) {
         if (s->state == STACK_UNKNOWN) stack_bounds_init(sp);
@@ -627,14 +646,14 @@ HIDDEN unsigned ml_unwind_regs(uintptr_t *frames, unsigned max, uintptr_t ip, ui
     struct trail_frame *const trail = s->trail, *const fresh = s->fresh, *cur, scratch;
     int o = (int)s->trail_n - 1;   /* the innermost trail state whose sp is not below the current sp */
     unsigned k = 0;                /* states in fresh[] (counted past TRAIL_MAX, stored up to it) */
-    bool matching = true;
+    bool matching = true, whole = false;
     uintptr_t *out = frames, *const out_end = frames + max, end_cfa = 0;
     uint8_t end;
     for (;;) {
         *out++ = ip;
         cur = k < TRAIL_MAX ? &fresh[k] : &scratch;
         k++;
-        *cur = (struct trail_frame){ ip, sp, bp, 0, false };
+        *cur = (struct trail_frame){ ip, sp, bp, 0, 0, false };
         if (out == out_end) { end = TRAIL_CUT; break; }
         if (matching) {
             while (o >= 0 && trail[o].sp < sp) o--;
@@ -642,10 +661,10 @@ HIDDEN unsigned ml_unwind_regs(uintptr_t *frames, unsigned max, uintptr_t ip, ui
                 int a = o;   /* replay outward from trail[o]; a: the state reached */
                 for (;; a--) {
                     if (a == 0) {   /* the trail's outermost state: it ended right after, or is not known */
-                        if (s->trail_end == TRAIL_END_RULE) goto replayed;
+                        if (s->trail_end == TRAIL_END_RULE) goto complete;
                         if (s->trail_end == TRAIL_END_ZERO && ((const uintptr_t *)s->trail_end_cfa)[-1] == 0 &&
                             (!trail[0].j || s->trail_end_cfa - trail[0].j >= lo))
-                            goto replayed;
+                            goto complete;
                         break;
                     }
                     const struct trail_frame *next = &trail[a - 1];
@@ -706,23 +725,41 @@ HIDDEN unsigned ml_unwind_regs(uintptr_t *frames, unsigned max, uintptr_t ip, ui
         if (ip == 0) { end = TRAIL_END_ZERO; end_cfa = cfa; break; }
     }
     /* The walk's own states become the trail, outermost first; when it had more than TRAIL_MAX, the
-     * innermost are kept and the trail's end is not known. */
+     * innermost are kept and the trail's end is not known. With a known end, the states are the frames
+     * returned (state i's ip is frames[i]) and their chains are computed here, outermost first. */
     {
         unsigned n = k < TRAIL_MAX ? k : TRAIL_MAX;
         for (unsigned i = 0; i < n; i++) trail[i] = fresh[n - 1 - i];
         s->trail_n = n;
         s->trail_end = k <= TRAIL_MAX ? end : TRAIL_CUT;
         s->trail_end_cfa = end_cfa;
+        if (s->trail_end != TRAIL_CUT) {
+            uint64_t h = ML_CHAIN_SEED;
+            for (unsigned i = 0; i < n; i++) trail[i].chain = h = ml_chain_step(h, trail[i].ip);
+            if (chain) *chain = h;
+        } else if (chain) {
+            *chain = ml_stack_chain(frames, (unsigned)(out - frames));
+        }
     }
     return (unsigned)(out - frames);
-replayed:
+complete:   /* the replay reached the trail's known end: every frame up to the end is returned */
+    whole = true;
+replayed:   /* or it was cut at max */
     /* trail[0..o] stay (the replay re-read their words); the k-1 fresh states inside trail[o] (fresh[k-1]
-     * is trail[o] itself) go after it, innermost last. */
-    if (o + k > TRAIL_MAX) {
+     * is trail[o] itself) go after it, innermost last, their chains continuing trail[o]'s. A whole stack
+     * is fresh[0..k-1]'s frames then trail[o-1..0]'s: its chain is the innermost fresh state's. */
+    if (o + k > TRAIL_MAX) {   /* fresh[] did not hold them all */
         s->trail_n = 0;
+        if (chain) *chain = ml_stack_chain(frames, (unsigned)(out - frames));
     } else {
-        for (unsigned i = 0; i + 1 < k; i++) trail[(unsigned)o + k - 1 - i] = fresh[i];
+        uint64_t h = trail[o].chain;
+        for (unsigned i = k - 1; i-- > 0;) {
+            struct trail_frame *t = &trail[(unsigned)o + k - 1 - i];
+            *t = fresh[i];
+            t->chain = h = ml_chain_step(h, t->ip);
+        }
         s->trail_n = (uint32_t)o + k;
+        if (chain) *chain = whole ? h : ml_stack_chain(frames, (unsigned)(out - frames));
     }
     return (unsigned)(out - frames);
 fail:
@@ -730,6 +767,6 @@ fail:
     return 0;
 }
 
-unsigned ml_unwind_from(uintptr_t *frames, unsigned max, const struct ml_origin *origin) {
-    return ml_unwind_regs(frames, max, origin->ip, origin->sp, origin->bp);
+unsigned ml_unwind_from(uintptr_t *frames, unsigned max, const struct ml_origin *origin, uint64_t *chain) {
+    return ml_unwind_regs(frames, max, origin->ip, origin->sp, origin->bp, chain);
 }

@@ -12,6 +12,8 @@
  * reads the stack bounds with pthread_getattr_np, hold the reentrancy guard) and the rare cache miss
  * (dl_iterate_phdr); never allocates from the program's heap. */
 unsigned ml_unwind(uintptr_t *frames, unsigned max);
+/* ml_unwind that also stores ml_stack_chain of the frames in *chain (tests). */
+unsigned ml_unwind_chained(uintptr_t *frames, unsigned max, uint64_t *chain);
 
 /* Where a walk starts: a return address into a frame's function and the stack and frame pointers as
  * that frame sees them (after the return). An interposer compiled with frame pointers describes its
@@ -22,9 +24,24 @@ struct ml_origin { uintptr_t ip, sp, bp; };
                         *(const uintptr_t *)__builtin_frame_address(0) }
 #define ML_ORIGIN_HERE() ((struct ml_origin)ML_ORIGIN_INIT)
 
+/* The chain hash of a stack: its frames folded from the outermost inward, so that stacks sharing outer
+ * frames share the start of the computation. The unwinder keeps the chain of every state of its trail
+ * and so hashes only the frames it did not replay; sites are keyed by it (ml_site_intern_chained). */
+#define ML_CHAIN_SEED 0x243F6A8885A308D3ull
+static inline uint64_t ml_chain_step(uint64_t chain, uintptr_t ip) {
+    uint64_t h = (chain ^ ip) * 0x9E3779B97F4A7C15ull;
+    return h ^ (h >> 32);
+}
+static inline uint64_t ml_stack_chain(const uintptr_t *frames, unsigned n) {
+    uint64_t h = ML_CHAIN_SEED;
+    while (n > 0) h = ml_chain_step(h, frames[--n]);
+    return h;
+}
+
 /* As ml_unwind, from `origin` (frames[0] = origin->ip); the origin must lie on the calling thread's
- * stack, above the caller's own frame. */
-unsigned ml_unwind_from(uintptr_t *frames, unsigned max, const struct ml_origin *origin);
+ * stack, above the caller's own frame. If `chain` is not NULL, it receives ml_stack_chain of the
+ * frames returned. */
+unsigned ml_unwind_from(uintptr_t *frames, unsigned max, const struct ml_origin *origin, uint64_t *chain);
 
 /* Forgets every cached rule: to be called when code may have been unmapped (dlclose). The unwinder
  * also notices dlpi_subs changing on its own, checked every few thousand captures per thread. */

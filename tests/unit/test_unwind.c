@@ -26,14 +26,16 @@ TestSuite(unwind);
 #define MAX_FRAMES 256
 #define NOINLINE __attribute__((noinline, noclone))
 
-struct probe_result { int expected, got; bool equal; uintptr_t first_difference; };
+struct probe_result { int expected, got; bool equal, chain_ok; uintptr_t first_difference; };
 
 /* Unwinds from here both ways and compares, skipping entry 0 (each call's own return address). */
 static NOINLINE void probe(struct probe_result *r, unsigned max) {
     void *expected[MAX_FRAMES];
     uintptr_t got[MAX_FRAMES];
     r->expected = unw_backtrace(expected, (int)max);
-    r->got = (int)ml_unwind(got, max);
+    uint64_t chain = 0;
+    r->got = (int)ml_unwind_chained(got, max, &chain);
+    r->chain_ok = r->got <= 0 || chain == ml_stack_chain(got, (unsigned)r->got);
     r->equal = r->got == r->expected;
     r->first_difference = 0;
     for (int i = 1; r->equal && i < r->got; i++)
@@ -43,6 +45,7 @@ static NOINLINE void probe(struct probe_result *r, unsigned max) {
 
 static void assert_same(const struct probe_result *r, const char *what) {
     cr_assert(r->got > 0, "%s: the fast unwinder fell back (unw_backtrace found %d frames)", what, r->expected);
+    cr_assert(r->chain_ok, "%s: the chain hash it returned is not that of its %d frames", what, r->got);
     cr_assert(r->equal, "%s: %d frames vs unw_backtrace's %d, first difference at %lu", what, r->got, r->expected,
               (unsigned long)r->first_difference);
 }
@@ -258,6 +261,32 @@ Test(unwind, replay_stops_at_a_changed_return_address) {
     }
 }
 
+/* Captures cut at max between whole ones: a cut capture leaves a trail whose end is unknown, a whole
+ * one after it must not continue a chain hash from it. */
+Test(unwind, cut_and_whole_captures_alternate) {
+    static const int depths[] = { 20, 5, 30, 30, 8, 45, 2, 45 };
+    static const unsigned maxes[] = { 10, MAX_FRAMES, 25, MAX_FRAMES, 4, MAX_FRAMES, MAX_FRAMES, 40 };
+    for (int round = 0; round < 3; round++)
+        for (unsigned k = 0; k < sizeof depths / sizeof depths[0]; k++) {
+            struct probe_result r;
+            descend(depths[k], (unsigned)round * 5 + k, &r, maxes[k]);
+            assert_same(&r, "cut and whole");
+        }
+}
+
+/* The same stack whole, then cut at max: the second capture replays the first one's trail and stops
+ * inside it, so its chain is that of the frames it returns, not of the whole stack. */
+Test(unwind, replay_cut_at_max) {
+    for (unsigned max = 2; max <= 40; max += 3) {
+        struct probe_result whole, cut;
+        descend(30, 777, &whole, MAX_FRAMES);
+        assert_same(&whole, "whole");
+        descend(30, 777, &cut, max);
+        assert_same(&cut, "cut inside the replay");
+        cr_assert_eq(cut.got, (int)max);
+    }
+}
+
 Test(unwind, alternating_depths_share_outer_frames) {
     static const int depths[] = { 3, 9, 1, 9, 40, 2, 70, 5, 70, 0, 12 };
     for (int round = 0; round < 3; round++)
@@ -272,8 +301,10 @@ Test(unwind, alternating_depths_share_outer_frames) {
 __attribute__((optimize("no-omit-frame-pointer"))) static NOINLINE unsigned fake_interposer(uintptr_t *frames,
                                                                                          uintptr_t trim_at) {
     struct ml_origin origin = ML_ORIGIN_HERE();
-    unsigned n = ml_capture(frames, &origin, trim_at);
+    uint64_t chain = 0;
+    unsigned n = ml_capture(frames, &origin, trim_at, &chain);
     __asm__ volatile("" ::: "memory");
+    cr_assert_eq(chain, ml_stack_chain(frames, n), "ml_capture's chain hash is that of its frames");
     return n;
 }
 
