@@ -658,25 +658,26 @@ HIDDEN unsigned ml_unwind_regs(uintptr_t *frames, unsigned max, uintptr_t ip, ui
         if (matching) {
             while (o >= 0 && trail[o].sp < sp) o--;
             if (o >= 0 && trail[o].sp == sp && trail[o].ip == ip && (trail[o].bp == bp || !trail_uses_rbp(s, o))) {
-                int a = o;   /* replay outward from trail[o]; a: the state reached */
-                for (;; a--) {
-                    if (a == 0) {   /* the trail's outermost state: it ended right after, or is not known */
-                        if (s->trail_end == TRAIL_END_RULE) goto complete;
-                        if (s->trail_end == TRAIL_END_ZERO && ((const uintptr_t *)s->trail_end_cfa)[-1] == 0 &&
-                            (!trail[0].j || s->trail_end_cfa - trail[0].j >= lo))
-                            goto complete;
-                        break;
-                    }
+                /* replay outward from trail[o]; a: the state reached. At most as many frames as `frames`
+                 * still holds: stop at trail[stop]. */
+                int a = o, room = (int)(out_end - out), stop = o > room ? o - room : 0;
+                for (; a > stop; a--) {
                     const struct trail_frame *next = &trail[a - 1];
+                    if (((const uintptr_t *)next->sp)[-1] != next->ip) goto replay_broke;
                     uint16_t j = trail[a].j;
-                    if (((const uintptr_t *)next->sp)[-1] != next->ip) break;
                     if (j) {
-                        if (next->sp - j < lo || *(const uintptr_t *)(next->sp - j) != next->bp) break;
+                        if (next->sp - j < lo || *(const uintptr_t *)(next->sp - j) != next->bp) goto replay_broke;
                         bp = next->bp;
                     }   /* else RBP passes through, as in the ordinary step */
                     *out++ = next->ip;
-                    if (out == out_end) goto replayed;
                 }
+                if (out == out_end) goto replayed;
+                /* a == 0, the trail's outermost state: it ended right after, or is not known */
+                if (s->trail_end == TRAIL_END_RULE) goto complete;
+                if (s->trail_end == TRAIL_END_ZERO && ((const uintptr_t *)s->trail_end_cfa)[-1] == 0 &&
+                    (!trail[0].j || s->trail_end_cfa - trail[0].j >= lo))
+                    goto complete;
+            replay_broke:
                 /* The replay stopped at trail[a]: the walk goes on from there as usual, and the trail is
                  * rewritten from fresh[], which takes the states replayed so far. */
                 cur->j = trail[o].j;
