@@ -78,6 +78,7 @@ struct ml_tls {
     uint64_t rng;            /* sampled mode: xorshift state, 0 until seeded */
     uintptr_t kind_caller;   /* with kind: the return address into the program's call of that wrapper */
     struct ml_thread *thread;
+    int *errno_at;           /* this thread's errno, asked of libc once (shim.c, errno_at) */
 };
 extern __thread struct ml_tls ml_tls __attribute__((tls_model("initial-exec"), aligned(64)));
 

@@ -141,9 +141,16 @@ static void *place_sample(void *p, size_t size, enum fill fill) {
  * is out of line, so that what every call runs (and, in sampled mode, nearly all of it) stays a few
  * instructions in the interposer: programs with large code footprints pay for every cache line of
  * ours they touch. */
+/* errno's address on this thread: `errno` is a call into libc each time it is named. */
+static inline int *errno_at(void) {
+    int *e = ml_tls.errno_at;
+    if (UNLIKELY(!e)) e = ml_tls.errno_at = &errno;
+    return e;
+}
+
 static __attribute__((noinline)) void *record_alloc(void *p, size_t size, unsigned kind, const struct ml_origin *origin,
                                                     enum fill fill) {
-    int saved = errno;
+    int *e = errno_at(), saved = *e;
     ml_tls.guard++;
     void *placed = place_sample(p, size, fill);
     if (placed) {
@@ -151,7 +158,7 @@ static __attribute__((noinline)) void *record_alloc(void *p, size_t size, unsign
         ml_track_alloc(p, size, kind, origin);
     }
     ml_tls.guard--;
-    errno = saved;
+    *e = saved;
     return p;
 }
 /* An allocation (p: the block it got, not NULL) that ml_sample_skip did not skip: recorded if this
@@ -180,11 +187,11 @@ static inline void release_commit(struct release r, void *p) {
     if (!r.tracked) return;
     if (ml_config.sample_rate && !ml_sample_placed((uintptr_t)p))
         atomic_fetch_sub_explicit(&real.gate, 1, memory_order_relaxed);
-    int saved = errno;
+    int *e = errno_at(), saved = *e;
     ml_tls.guard++;
     ml_track_free_commit(r.size, r.site, p);
     ml_tls.guard--;
-    errno = saved;
+    *e = saved;
 }
 
 /* ---- the malloc family ---- */
