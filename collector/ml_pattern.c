@@ -16,6 +16,8 @@
  * Pure: no allocation, no stdio, no globals; scratch lives in a ~14 KiB stack workspace. */
 #include "ml_pattern.h"
 
+#include "ml_math.h"
+
 #include <math.h>
 #include <stddef.h>
 #include <string.h>
@@ -187,12 +189,12 @@ static void fit_line(const double *x, const double *y, unsigned n, struct line *
         out->r2 = 0;
     if (out->r2 > 1)
         out->r2 = 1;
-    out->resid_sd = n > 2 ? sqrt(sse / (n - 2)) : 0;
-    double se = sxx > 0 ? out->resid_sd / sqrt(sxx) : 0;
+    out->resid_sd = n > 2 ? ml_sqrt(sse / (n - 2)) : 0;
+    double se = sxx > 0 ? out->resid_sd / ml_sqrt(sxx) : 0;
     /* Serially correlated residuals (a wandering level, not a trend) carry fewer independent
      * samples: scale t by sqrt((1 - r1) / (1 + r1)), the effective-sample-size correction. */
     if (se > 0 && out->autocorr > 0)
-        se *= sqrt((1 + out->autocorr) / (1 - (out->autocorr < 0.99 ? out->autocorr : 0.99)));
+        se *= ml_sqrt((1 + out->autocorr) / (1 - (out->autocorr < 0.99 ? out->autocorr : 0.99)));
     if (se > 0)
         out->t_stat = out->slope / se;
     else
@@ -370,18 +372,18 @@ static enum ml_pattern classify_trend(const double *xs, const double *ys, unsign
         positive = positive && ys[i] > 0;
     if (positive) {
         for (unsigned i = 0; i < m; i++)
-            scratch[i] = log(ys[i]);
+            scratch[i] = ml_log(ys[i]);
         struct line lg;
         fit_line(xs, scratch, m, &lg);
         log_intercept = lg.intercept;
         double sse = 0;
         for (unsigned i = 0; i < m; i++) {
-            double e = ys[i] - exp(lg.intercept + lg.slope * xs[i]);
+            double e = ys[i] - ml_exp(lg.intercept + lg.slope * xs[i]);
             sse += e * e;
         }
         out->exp_fitted = true;
         out->exp_rate_per_s = lg.slope;
-        out->exp_doubling_s = lg.slope > 0 ? log(2.0) / lg.slope : 0;
+        out->exp_doubling_s = lg.slope > 0 ? ML_LN2 / lg.slope : 0;
         out->exp_r2 = lin.sst > 0 ? 1.0 - sse / lin.sst : 0;
         if (out->exp_r2 < 0)
             out->exp_r2 = 0;
@@ -400,7 +402,7 @@ static enum ml_pattern classify_trend(const double *xs, const double *ys, unsign
     if (out->exp_fitted && lin.slope > 0 && out->exp_rate_per_s > 0 && out->exp_r2 >= EXP_MIN_R2 &&
         1.0 - out->exp_r2 <= EXP_UNEXPLAINED * (1.0 - lin.r2) && out->accel_ratio >= EXP_MIN_ACCEL) {
         /* growth now: k × the exponential model at the last sample */
-        out->rate_bytes_per_s = out->exp_rate_per_s * exp(log_intercept + out->exp_rate_per_s * xs[m - 1]);
+        out->rate_bytes_per_s = out->exp_rate_per_s * ml_exp(log_intercept + out->exp_rate_per_s * xs[m - 1]);
         return ML_PATTERN_EXPONENTIAL;
     }
     return ML_PATTERN_LINEAR;
@@ -457,7 +459,7 @@ static void score(const double *ys, unsigned m, const struct ml_pattern_inputs *
         confidence = 100.0 * sum / p->weight_sum * p->sample_cap;
     else if (out->pattern == ML_PATTERN_SAWTOOTH)
         confidence = ML_CONF_SAWTOOTH_MAX * p->trough_rise * p->sample_cap;
-    confidence = floor(confidence + 0.5);
+    confidence = confidence > 0 ? (double)(uint64_t)(confidence + 0.5) : 0;   /* rounded; NaN: 0 */
     out->confidence = confidence < 0 ? 0 : confidence > 100 ? 100 : (unsigned)confidence;
 }
 
@@ -508,7 +510,7 @@ enum ml_pattern ml_pattern_analyze(const struct ml_series *series, const struct 
     double dmed = median_inplace(w.b, (int)n - 1);
     for (unsigned i = 0; i + 1 < n; i++)
         w.b[i] = fabs(w.y[i + 1] - w.y[i] - dmed);
-    double diff_noise = MAD_TO_SD * median_inplace(w.b, (int)n - 1) / sqrt(2.0);
+    double diff_noise = MAD_TO_SD * median_inplace(w.b, (int)n - 1) / 1.41421356237309504880;   /* sqrt(2) */
 
     /* samples the trend is judged on: all, or those outside a spike */
     memset(w.excluded, 0, n);

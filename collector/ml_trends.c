@@ -75,7 +75,7 @@ size_t ml_fmt_double(char *out, double v, unsigned decimals) {
     for (unsigned i = 0; i < decimals; i++) scale *= 10;
     if (v < 0) { out[n++] = '-'; v = -v; }
     if (v > 9e15 / (double)scale) v = 9e15 / (double)scale;   /* stays an exact JSON integer part */
-    uint64_t fixed = (uint64_t)llround(v * (double)scale);
+    uint64_t fixed = (uint64_t)(v * (double)scale + 0.5);   /* v >= 0: rounded half up */
     if (fixed == 0 && n) n = 0;                                /* no "-0" */
     n += ml_fmt_u64(out + n, fixed / scale);
     if (decimals) {

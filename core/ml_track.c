@@ -6,7 +6,7 @@
 #include "ml_prim.h"
 #include "ml_spin.h"
 
-#include <math.h>
+#include "ml_math.h"
 #include <stdlib.h>
 
 __thread struct ml_tls ml_tls __attribute__((tls_model("initial-exec"), aligned(64)));
@@ -71,7 +71,7 @@ static uint64_t next_random(void) {
 
 static int64_t exponential_gap(void) {
     double u = (double)((next_random() >> 11) + 1) * (1.0 / 9007199254740993.0);   /* (0, 1] */
-    double gap = -log(u) * (double)ml_config.sample_rate;
+    double gap = -ml_log(u) * (double)ml_config.sample_rate;
     return gap < 1 ? 1 : gap > 9.0e18 ? INT64_MAX : (int64_t)gap;
 }
 
@@ -92,7 +92,7 @@ bool ml_sample_slow(uint64_t size) {
 
 void ml_sample_weights_slow(uint64_t size, uint64_t *count, uint64_t *bytes) {
     if (size >= ml_config.op_min || size == 0) { *count = ML_COUNT_SCALE; *bytes = size; return; }
-    double p = -expm1(-(double)size / (double)ml_config.sample_rate);   /* 1 - exp(-size/rate) */
+    double p = -ml_expm1(-(double)size / (double)ml_config.sample_rate);   /* 1 - exp(-size/rate) */
     *count = (uint64_t)((double)ML_COUNT_SCALE / p + 0.5);
     *bytes = (uint64_t)((double)size / p + 0.5);
 }
