@@ -137,10 +137,6 @@ static void *place_sample(void *p, size_t size, enum fill fill) {
     return q;
 }
 
-/* Returns the block the program gets: p, or in sampled mode its aligned replacement. The recording
- * is out of line, so that what every call runs (and, in sampled mode, nearly all of it) stays a few
- * instructions in the interposer: programs with large code footprints pay for every cache line of
- * ours they touch. */
 /* errno's address on this thread: `errno` is a call into libc each time it is named. */
 static inline int *errno_at(void) {
     int *e = ml_tls.errno_at;
@@ -148,6 +144,10 @@ static inline int *errno_at(void) {
     return e;
 }
 
+/* Returns the block the program gets: p, or in sampled mode its aligned replacement. The recording
+ * is out of line, so that what every call runs (and, in sampled mode, nearly all of it) stays a few
+ * instructions in the interposer: programs with large code footprints pay for every cache line of
+ * ours they touch. */
 static __attribute__((noinline)) void *record_alloc(void *p, size_t size, unsigned kind, const struct ml_origin *origin,
                                                     enum fill fill) {
     int *e = errno_at(), saved = *e;
