@@ -13,6 +13,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import resource
 import shutil
 import signal
@@ -369,6 +370,58 @@ def fmt_count(n):
     return "%.2fM" % (n / 1e6) if n >= 1e5 else str(n)
 
 
+INSTR_RE = re.compile(r"I\s+refs:\s+([\d,]+)")
+
+
+def count_instructions(chosen, bins, lib, args, memlens_env):
+    """--instructions: every workload at its --quick size under valgrind's cachegrind without cache
+    simulation, plain, memlens and sampled. The counts are the same on every run whatever else the
+    machine does, so two libraries compare exactly (run twice with MEMLENS_LIB), where timed ratios
+    drift with a shared host. They are not times: cache misses and system calls do not show."""
+    if not shutil.which("valgrind"):
+        sys.exit("bench: --instructions needs valgrind")
+    scratch = tempfile.mkdtemp(prefix="memlens-bench-instr-")
+    print("# memlens bench --instructions  %s  library: %s" % (datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), lib))
+    print("# instructions of the whole process tree (valgrind --tool=cachegrind --cache-sim=no --trace-children=yes), "
+          "--quick work sizes; sampled = MEMLENS_SAMPLE=%s; extra = tool minus plain" % args.sample)
+    row = "%-14s %-8s %15s %8s %15s"
+    print(row % ("workload", "tool", "instructions", "ratio", "extra"))
+    print("-" * 64)
+    failed = False
+    try:
+        for w in chosen:
+            base = None
+            for t in ("plain", "memlens", "sampled"):
+                if t == "sampled" and args.no_sampled:
+                    continue
+                outdir = tempfile.mkdtemp(prefix=t + "-", dir=scratch)
+                argv, env = tool_command(t, w, bins, lib, outdir, True, memlens_env, args.sample)
+                cmd = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--trace-children=yes",
+                       "--cachegrind-out-file=/dev/null"] + argv
+                try:
+                    p = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                       timeout=max(600.0, args.timeout * 20))
+                    err = p.stderr.decode(errors="replace")
+                    counts = [int(m.group(1).replace(",", "")) for m in INSTR_RE.finditer(err)]
+                    why = None if p.returncode == 0 and counts else "exit %d" % p.returncode if p.returncode else "no count"
+                except subprocess.TimeoutExpired:
+                    why, counts = "TIMEOUT", []
+                shutil.rmtree(outdir, ignore_errors=True)
+                if why:
+                    print(row % (w.name, t, "FAIL", "", why))
+                    failed = True
+                    continue
+                n = sum(counts)
+                if t == "plain":
+                    base = n
+                print(row % (w.name, t, "{:,}".format(n), "%.3fx" % (n / base) if base else "?",
+                             "{:,}".format(n - base) if base and t != "plain" else "-"))
+                sys.stdout.flush()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return 1 if failed else 0
+
+
 def main():
     ap = argparse.ArgumentParser(prog="bench/run", description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, help="runs per tool and workload (default 5; 3 with --quick)")
@@ -386,6 +439,9 @@ def main():
     ap.add_argument("--timeout", type=float, default=60, help="seconds per run before it is killed (default 60)")
     ap.add_argument("--memlens-env", action="append", default=[], metavar="VAR=VALUE",
                     help="extra environment for the memlens runs, e.g. MEMLENS_DEPTH=16; repeatable")
+    ap.add_argument("--instructions", action="store_true",
+                    help="count instructions under valgrind (cachegrind) instead of timing: exact and repeatable, "
+                         "for comparing two libraries on a noisy machine; --quick work sizes, plain/memlens/sampled")
     ap.add_argument("--list", action="store_true", help="list the workloads and exit")
     ap.add_argument("--cache", default=os.environ.get("BENCH_CACHE", "/tmp/memlens-bench-cache"),
                     help="where workloads and the default library build are kept (env BENCH_CACHE)")
@@ -411,6 +467,8 @@ def main():
 
     os.makedirs(args.cache, exist_ok=True)
     lib, lib_kind = find_library(args)
+    if args.instructions:
+        return count_instructions(chosen, build_workloads(args.cache, False), lib, args, memlens_env)
     missing = {}
     if args.no_heaptrack:
         missing["heaptrack"] = "--no-heaptrack"
