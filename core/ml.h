@@ -140,14 +140,16 @@ bool ml_scan_leaks(ml_leak_emit *emit, void *arg, struct ml_scan_result *result)
 #define ML_LIVE_SHARDS 1024
 bool ml_live_init(void);
 bool ml_live_insert(uintptr_t ptr, uint64_t size, uint32_t site);   /* true on error (out of memory) */
+bool ml_live_insert_hashed(uintptr_t ptr, uint64_t hash, uint64_t size, uint32_t site);   /* hash: ml_live_hash(ptr) */
 bool ml_live_remove(uintptr_t ptr, uint64_t *size, uint32_t *site); /* true if it was there */
 typedef void ml_live_visit(uintptr_t ptr, uint64_t size, uint32_t site, void *arg);
 void ml_live_foreach(ml_live_visit *visit, void *arg);                /* locks one shard at a time */
 void ml_live_lock_all(void);
 void ml_live_unlock_all(void);
 uint64_t ml_live_memory_bytes(void);                                  /* tracker memory used by the map */
-/* A hint, given before other work: starts loading the slot ml_live_insert(ptr) will probe first. */
-void ml_live_prefetch(uintptr_t ptr);
+/* A hint, given before other work: starts loading the slot ml_live_insert(ptr) will probe first.
+ * Returns ml_live_hash(ptr), for ml_live_insert_hashed. */
+uint64_t ml_live_prefetch(uintptr_t ptr);
 static inline uint64_t ml_live_hash(uintptr_t ptr) {
     uint64_t h = (uint64_t)ptr * 0x9E3779B97F4A7C15ull;
     return h ^ (h >> 29);

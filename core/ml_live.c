@@ -95,7 +95,7 @@ static bool grow(struct shard *s) {
     return false;
 }
 
-void ml_live_prefetch(uintptr_t ptr) {
+uint64_t ml_live_prefetch(uintptr_t ptr) {
     uint64_t h = ml_live_hash(ptr);
     struct shard *s = shard_of(ptr, h);
     /* unlocked, so maybe a table being replaced, or its mask with the other table: a prefetch never
@@ -103,10 +103,14 @@ void ml_live_prefetch(uintptr_t ptr) {
     const struct entry *slots = __atomic_load_n(&s->slots, __ATOMIC_RELAXED);
     uint32_t mask = __atomic_load_n(&s->mask, __ATOMIC_RELAXED);
     if (slots) __builtin_prefetch(&slots[(uint32_t)h & mask], 1);
+    return h;
 }
 
 bool ml_live_insert(uintptr_t ptr, uint64_t size, uint32_t site) {
-    uint64_t h = ml_live_hash(ptr);
+    return ml_live_insert_hashed(ptr, ml_live_hash(ptr), size, site);
+}
+
+bool ml_live_insert_hashed(uintptr_t ptr, uint64_t h, uint64_t size, uint32_t site) {
     struct shard *s = shard_of(ptr, h);
     uint64_t packed = (size > MAX_SIZE ? MAX_SIZE : size) << 20 | (site & SITE_MASK);
     ml_spin_lock(&s->lock);

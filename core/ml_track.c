@@ -105,7 +105,7 @@ static uint32_t site_here(struct ml_thread *t, unsigned kind, const struct ml_or
 }
 
 void ml_track_alloc(void *ptr, uint64_t size, unsigned kind, const struct ml_origin *origin) {
-    ml_live_prefetch((uintptr_t)ptr);   /* the slot loads while the stack is walked */
+    uint64_t hash = ml_live_prefetch((uintptr_t)ptr);   /* the slot loads while the stack is walked */
     uintptr_t trim_at = 0;
     if (ml_tls.kind) {   /* inside strdup, getline, operator new…: the stack starts at the program's call */
         kind = (unsigned)ml_tls.kind - 1;
@@ -113,7 +113,7 @@ void ml_track_alloc(void *ptr, uint64_t size, unsigned kind, const struct ml_ori
     }
     struct ml_thread *t = ml_thread_self();
     uint32_t site = site_here(t, kind, origin, trim_at);
-    if (ml_live_insert((uintptr_t)ptr, size, site)) { ml_fail("out of memory for the live-block map"); return; }
+    if (ml_live_insert_hashed((uintptr_t)ptr, hash, size, site)) { ml_fail("out of memory for the live-block map"); return; }
     uint64_t count, bytes;
     ml_sample_weights(size, &count, &bytes);
     ml_thread_count_alloc(t, site, count, bytes);
