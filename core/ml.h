@@ -194,7 +194,8 @@ void ml_maps_live(uint64_t *anon_bytes, uint64_t *file_bytes);
 bool ml_capture_init(void);
 /* Captures up to ml_config.depth return addresses of the calling thread's stack from `origin` (the
  * interposer's caller, ML_ORIGIN_HERE()), or, when trim_at is not 0, from the frame whose return
- * address is trim_at among the first few; returns the number stored. */
+ * address is trim_at among the first few; returns the number stored, and their ml_stack_chain in
+ * *chain (not NULL). */
 unsigned ml_capture(uintptr_t *frames, const struct ml_origin *origin, uintptr_t trim_at, uint64_t *chain);
 
 /* ---- sampled mode (ml_track.c) ----

@@ -7,7 +7,8 @@
  * The table starts small (4 KiB, one page) and doubles under the same lock at 3/4 load: the new table
  * is filled, then published; old tables stay (a reader may still probe one: it then misses a newer
  * site, takes the lock and finds it; together they are smaller than the last one). A large table
- * costs a page fault for nearly every new site while it is sparse. Each thread first looks in a private direct-mapped cache keyed by the 64-bit stack hash.
+ * costs a page fault for nearly every new site while it is sparse. Each thread first looks in a
+ * private direct-mapped cache keyed by the 64-bit stack hash.
  *
  * Counters: every registered thread owns a slot with a counters array indexed by site id (lazily
  * backed address space). Only the owner writes it, with relaxed stores; the collector reads with

@@ -249,18 +249,18 @@ static inline bool surely_unrecorded(const void *p) {
     return !ml_sample_placed((uintptr_t)p) && !atomic_load_explicit(&real.gate, memory_order_relaxed);
 }
 
-SLOW void free_slow(void *p);
 SLOW void free_recorded(void *p) {
     struct release r = release_begin(p);
     real.free(p);
     release_commit(r, p);
 }
-/* Small, so that a sampled free the filter rules out (1 in 16 by their address) tail-calls glibc
- * without setting up free_recorded's frame. */
+SLOW void free_slow(void *p);
 static __attribute__((noinline, cold)) void free_unresolved(void *p) {
     resolve();
     if (real.free) free_slow(p);
 }
+/* Small, so that a sampled free the filter rules out (1 in 16 by their address) tail-calls glibc
+ * without setting up free_recorded's frame. */
 SLOW void free_slow(void *p) {
     if (UNLIKELY(!p || is_boot(p))) return;
     if (UNLIKELY(!real.free)) free_unresolved(p);
