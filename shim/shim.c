@@ -360,10 +360,31 @@ static inline int kind_push(unsigned kind, uintptr_t caller) {
 static inline void kind_pop(int *previous) { ml_tls.kind = *previous; }
 #define KIND_SCOPE(kind) int kind_scope __attribute__((cleanup(kind_pop), unused)) = kind_push(kind, CALLER)
 
+/* The definition of `name` that ours hides. RTLD_NEXT looks in the global scope only; a C++ library
+ * that a C program dlopens with RTLD_LOCAL (a Python extension module, a plugin) brings libstdc++ in
+ * outside it, so operator new is then looked up in the scope of the object that called us (`caller`,
+ * an address in it). Not found at all: one line on stderr, and abort rather than a call through NULL. */
+static __attribute__((noinline, cold)) void *next_function(const char *name, uintptr_t caller) {
+    void *f = dlsym(RTLD_NEXT, name);
+    Dl_info info;
+    if (!f && dladdr((void *)caller, &info) && info.dli_fname && info.dli_fname[0]) {
+        void *object = dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD);
+        if (object) {
+            f = dlsym(object, name);
+            dlclose(object);
+        }
+    }
+    if (!f) {
+        ml_stderr("cannot find the real function", name, "that the program calls");
+        abort();
+    }
+    return f;
+}
+
 #define KIND_WRAPPER(ret, name, kind, params, args) \
     static ret(*real_##name) params; \
     EXPORT ret name params { \
-        if (UNLIKELY(!real_##name)) real_##name = (ret(*) params)dlsym(RTLD_NEXT, #name); \
+        if (UNLIKELY(!real_##name)) real_##name = (ret(*) params)next_function(#name, CALLER); \
         KIND_SCOPE(kind); \
         return real_##name args; \
     }
@@ -392,7 +413,7 @@ EXPORT int asprintf(char **out, const char *fmt, ...) {
 
 static char *(*real_realpath)(const char *, char *);
 EXPORT char *realpath(const char *path, char *resolved) {
-    if (UNLIKELY(!real_realpath)) real_realpath = (char *(*)(const char *, char *))dlsym(RTLD_NEXT, "realpath");
+    if (UNLIKELY(!real_realpath)) real_realpath = (char *(*)(const char *, char *))next_function("realpath", CALLER);
     if (resolved) return real_realpath(path, resolved);   /* the caller's buffer: only scratch space is allocated */
     KIND_SCOPE(ML_KIND_REALPATH);
     return real_realpath(path, NULL);
