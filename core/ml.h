@@ -191,7 +191,6 @@ void ml_maps_foreach(ml_maps_visit *visit, void *arg);
 void ml_maps_live(uint64_t *anon_bytes, uint64_t *file_bytes);
 
 /* ---- stack capture (ml_capture.c) ---- */
-bool ml_capture_init(void);
 /* Captures up to ml_config.depth return addresses of the calling thread's stack from `origin` (the
  * interposer's caller, ML_ORIGIN_HERE()), or, when trim_at is not 0, from the frame whose return
  * address is trim_at among the first few; returns the number stored, and their ml_stack_chain in

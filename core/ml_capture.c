@@ -5,13 +5,19 @@
  * or libstdc++). */
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
+#include <pthread.h>
 
 #include "ml.h"
 #include "ml_unwind.h"
 
-bool ml_capture_init(void) {
-    unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
-    return false;
+/* libunwind sets itself up on its first call (a pipe to validate addresses, mincore, its caches):
+ * about 0.2 ms, paid only by a process one of whose stacks needs the fallback, at its first use.
+ * pthread_once allocates nothing and is restarted in a child forked during it. */
+static pthread_once_t unw_once = PTHREAD_ONCE_INIT;
+static void unw_setup(void) { unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD); }
+static int fallback_backtrace(uintptr_t *raw, unsigned want) {
+    pthread_once(&unw_once, unw_setup);
+    return unw_backtrace((void **)raw, (int)want);
 }
 
 unsigned ml_capture(uintptr_t *frames, const struct ml_origin *origin, uintptr_t trim_at, uint64_t *chain) {
@@ -24,7 +30,7 @@ unsigned ml_capture(uintptr_t *frames, const struct ml_origin *origin, uintptr_t
     uintptr_t raw[ML_MAX_DEPTH + SKIP_MAX];
     unsigned want = ml_config.depth + SKIP_MAX;
     int n = trim_at != origin->ip ? (int)ml_unwind_from(raw, want, origin, NULL) : 0;
-    if (n == 0) n = unw_backtrace((void **)raw, (int)want);
+    if (n == 0) n = fallback_backtrace(raw, want);
     if (n <= 0) {
         frames[0] = trim_at;
         *chain = ml_stack_chain(frames, 1);

@@ -190,6 +190,6 @@ void ml_track_mremap(void *old_addr, uint64_t old_len, void *new_addr, uint64_t 
 }
 
 bool ml_track_init(void) {
-    if (ml_sites_init() || ml_live_init() || ml_maps_init() || ml_capture_init()) return true;
+    if (ml_sites_init() || ml_live_init() || ml_maps_init()) return true;
     return false;
 }
