@@ -3,6 +3,7 @@
 #ifndef ML_SPIN_H
 #define ML_SPIN_H
 #include <sched.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 
 typedef struct { atomic_int held; } ml_spin;
@@ -15,6 +16,10 @@ static inline void ml_spin_lock(ml_spin *lock) {
             else __builtin_ia32_pause();
         }
     }
+}
+static inline bool ml_spin_trylock(ml_spin *lock) {
+    return !atomic_load_explicit(&lock->held, memory_order_relaxed) &&
+           !atomic_exchange_explicit(&lock->held, 1, memory_order_acquire);
 }
 static inline void ml_spin_unlock(ml_spin *lock) { atomic_store_explicit(&lock->held, 0, memory_order_release); }
 static inline void ml_spin_reset(ml_spin *lock) { atomic_store_explicit(&lock->held, 0, memory_order_relaxed); }

@@ -1,7 +1,8 @@
 /* sampled_place.c — every allocating call of the malloc family, checked by the program itself, for
  * e2e-sampled's placement case. In sampled mode memlens moves a sampled block that is not aligned as
  * its free path expects to one that is (see ml_sample_placed); this program checks that the block it
- * gets back still behaves as the call promises: calloc's is zero (on a heap dirtied first), realloc's
+ * gets back still behaves as the call promises: calloc's is zero (on a heap dirtied first, and the
+ * block may be one memlens kept from a freed sample, which this program wrote to), realloc's
  * keeps the old bytes, the aligned calls' are aligned, strdup's holds the string. It keeps one block
  * in KEEP of every call live and frees the rest, and prints "ok" (exit 0) or the first failure (exit 1)
  * through write(2). Under MEMLENS_SAMPLE=1 every allocation is a sample, so the report must equal a
