@@ -8,6 +8,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
+#include <link.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -417,20 +418,60 @@ static inline int kind_push(unsigned kind, uintptr_t caller) {
 static inline void kind_pop(int *previous) { ml_tls.kind = *previous; }
 #define KIND_SCOPE(kind) int kind_scope __attribute__((cleanup(kind_pop), unused)) = kind_push(kind, CALLER)
 
+/* A defined function `name` in the dynamic symbol table (DT_GNU_HASH) of a loaded object other than
+ * memlens: for next_function, when RTLD_NEXT finds none. Read inside dl_iterate_phdr's callback, so the
+ * object stays mapped; first object in load order wins. */
+struct defined { const char *name; uint32_t hash; uintptr_t skip; void *found; };
+static int find_defined(struct dl_phdr_info *info, size_t size, void *arg) {
+    (void)size;
+    struct defined *d = arg;
+    const ElfW(Dyn) *dyn = NULL;
+    for (ElfW(Half) i = 0; i < info->dlpi_phnum; i++)
+        if (info->dlpi_phdr[i].p_type == PT_DYNAMIC) dyn = (const ElfW(Dyn) *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
+    if (!dyn || info->dlpi_addr == d->skip) return 0;
+    const ElfW(Sym) *symtab = NULL;
+    const char *strtab = NULL;
+    const uint32_t *gnu = NULL;
+    for (; dyn->d_tag != DT_NULL; dyn++) {
+        uintptr_t v = dyn->d_un.d_ptr;
+        if (v && v < info->dlpi_addr) v += info->dlpi_addr;   /* the vDSO's are not relocated */
+        if (dyn->d_tag == DT_SYMTAB) symtab = (const ElfW(Sym) *)v;
+        else if (dyn->d_tag == DT_STRTAB) strtab = (const char *)v;
+        else if (dyn->d_tag == DT_GNU_HASH) gnu = (const uint32_t *)v;
+    }
+    if (!symtab || !strtab || !gnu || !gnu[0]) return 0;
+    uint32_t buckets = gnu[0], first = gnu[1];
+    const uint32_t *bucket = (const uint32_t *)((const ElfW(Addr) *)(gnu + 4) + gnu[2]);
+    const uint32_t *chain = bucket + buckets;
+    for (uint32_t i = bucket[d->hash % buckets]; i >= first; i++) {
+        const ElfW(Sym) *sym = &symtab[i];
+        if ((chain[i - first] | 1) == (d->hash | 1) && sym->st_shndx != SHN_UNDEF && ELF64_ST_TYPE(sym->st_info) == STT_FUNC &&
+            strcmp(strtab + sym->st_name, d->name) == 0) {
+            d->found = (void *)(info->dlpi_addr + sym->st_value);
+            return 1;
+        }
+        if (chain[i - first] & 1) break;
+    }
+    return 0;
+}
+
 /* The definition of `name` that ours hides. RTLD_NEXT looks in the global scope only; a C++ library
  * that a C program dlopens with RTLD_LOCAL (a Python extension module, a plugin) brings libstdc++ in
- * outside it, so operator new is then looked up in the scope of the object that called us (`caller`,
- * an address in it). Not found at all: one line on stderr, and abort rather than a call through NULL. */
-static __attribute__((noinline, cold)) void *next_function(const char *name, uintptr_t caller) {
+ * outside it, so operator new is then found in the loaded objects' symbol tables. (Looking it up in
+ * the calling object's scope is not enough: libstdc++'s own calls, during its initialisation inside
+ * dlopen, see the global scope and ours.) Not found at all: one line on stderr, and abort rather
+ * than a call through NULL. */
+static __attribute__((noinline, cold)) void *next_function(const char *name) {
+    ml_tls.guard++;   /* a failed dlsym allocates its dlerror text: not the program's */
     void *f = dlsym(RTLD_NEXT, name);
-    Dl_info info;
-    if (!f && dladdr((void *)caller, &info) && info.dli_fname && info.dli_fname[0]) {
-        void *object = dlopen(info.dli_fname, RTLD_LAZY | RTLD_NOLOAD);
-        if (object) {
-            f = dlsym(object, name);
-            dlclose(object);
-        }
+    Dl_info self;
+    if (!f && dladdr((void *)next_function, &self)) {
+        struct defined d = { name, 5381, (uintptr_t)self.dli_fbase, NULL };
+        for (const char *c = name; *c; c++) d.hash = d.hash * 33 + (unsigned char)*c;
+        dl_iterate_phdr(find_defined, &d);
+        f = d.found;
     }
+    ml_tls.guard--;
     if (!f) {
         ml_stderr("cannot find the real function", name, "that the program calls");
         abort();
@@ -441,7 +482,7 @@ static __attribute__((noinline, cold)) void *next_function(const char *name, uin
 #define KIND_WRAPPER(ret, name, kind, params, args) \
     static ret(*real_##name) params; \
     EXPORT ret name params { \
-        if (UNLIKELY(!real_##name)) real_##name = (ret(*) params)next_function(#name, CALLER); \
+        if (UNLIKELY(!real_##name)) real_##name = (ret(*) params)next_function(#name); \
         KIND_SCOPE(kind); \
         return real_##name args; \
     }
@@ -470,7 +511,7 @@ EXPORT int asprintf(char **out, const char *fmt, ...) {
 
 static char *(*real_realpath)(const char *, char *);
 EXPORT char *realpath(const char *path, char *resolved) {
-    if (UNLIKELY(!real_realpath)) real_realpath = (char *(*)(const char *, char *))next_function("realpath", CALLER);
+    if (UNLIKELY(!real_realpath)) real_realpath = (char *(*)(const char *, char *))next_function("realpath");
     if (resolved) return real_realpath(path, resolved);   /* the caller's buffer: only scratch space is allocated */
     KIND_SCOPE(ML_KIND_REALPATH);
     return real_realpath(path, NULL);

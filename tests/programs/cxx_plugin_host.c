@@ -32,8 +32,8 @@ int main(int argc, char **argv)
         say("cxx_plugin_host: dlsym failed\n");
         return 1;
     }
+    plugin_new_array();   /* first: libstdc++'s operator new[] calls operator new, ours too */
     plugin_new();
-    plugin_new_array();
     if (!plugin_throw()) {
         say("cxx_plugin_host: no bad_alloc\n");
         return 1;
