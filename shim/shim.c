@@ -421,14 +421,18 @@ static inline void kind_pop(int *previous) { ml_tls.kind = *previous; }
 /* A defined function `name` in the dynamic symbol table (DT_GNU_HASH) of a loaded object other than
  * memlens: for next_function, when RTLD_NEXT finds none. Read inside dl_iterate_phdr's callback, so the
  * object stays mapped; first object in load order wins. */
-struct defined { const char *name; uint32_t hash; uintptr_t skip; void *found; };
+struct defined { const char *name; uint32_t hash; void *found; };
 static int find_defined(struct dl_phdr_info *info, size_t size, void *arg) {
     (void)size;
     struct defined *d = arg;
     const ElfW(Dyn) *dyn = NULL;
-    for (ElfW(Half) i = 0; i < info->dlpi_phnum; i++)
-        if (info->dlpi_phdr[i].p_type == PT_DYNAMIC) dyn = (const ElfW(Dyn) *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
-    if (!dyn || info->dlpi_addr == d->skip) return 0;
+    for (ElfW(Half) i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_DYNAMIC) dyn = (const ElfW(Dyn) *)(info->dlpi_addr + ph->p_vaddr);
+        else if (ph->p_type == PT_LOAD && (uintptr_t)find_defined - (info->dlpi_addr + ph->p_vaddr) < ph->p_memsz)
+            return 0;   /* memlens itself */
+    }
+    if (!dyn) return 0;
     const ElfW(Sym) *symtab = NULL;
     const char *strtab = NULL;
     const uint32_t *gnu = NULL;
@@ -464,10 +468,9 @@ static int find_defined(struct dl_phdr_info *info, size_t size, void *arg) {
 static __attribute__((noinline, cold)) void *next_function(const char *name) {
     ml_tls.guard++;   /* a failed dlsym allocates its dlerror text: not the program's */
     void *f = dlsym(RTLD_NEXT, name);
-    Dl_info self;
-    if (!f && dladdr((void *)next_function, &self)) {
-        struct defined d = { name, 5381, (uintptr_t)self.dli_fbase, NULL };
-        for (const char *c = name; *c; c++) d.hash = d.hash * 33 + (unsigned char)*c;
+    if (!f) {
+        struct defined d = { name, 5381, NULL };
+        for (const char *c = name; *c; c++) d.hash = d.hash * 33 + (unsigned char)*c;   /* the GNU hash */
         dl_iterate_phdr(find_defined, &d);
         f = d.found;
     }
