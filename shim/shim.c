@@ -155,6 +155,10 @@ static void *take_kept(size_t size) {
     return q;
 }
 
+/* The first word of a kept block, which the program has freed: a free of it that gets past the live
+ * map (the program freeing it again) is found by it, see unkeep. */
+#define KEPT_MARK 0x6b736e656c6d656dull   /* "memlensk" */
+
 /* Sampled mode: keeps p, a recorded block being freed, for take_kept if it is a small placed one
  * (true), else the caller frees it (false). */
 static bool keep_placed(void *p) {
@@ -165,6 +169,8 @@ static bool keep_placed(void *p) {
     if (usable > PLACED_KEEP_MAX || !ml_spin_trylock(&placed_kept.lock)) return false;
     bool kept = placed_kept.count < PLACED_KEEP;
     if (kept) {
+        const uint64_t mark = KEPT_MARK;
+        memcpy(p, &mark, sizeof mark);
         placed_kept.block[placed_kept.count] = p;
         placed_kept.usable[placed_kept.count] = usable;
         __atomic_store_n(&placed_kept.count, placed_kept.count + 1, __ATOMIC_RELAXED);
@@ -180,6 +186,32 @@ static bool keep_placed(void *p) {
  * realloc. A large block stays where it is too (counted in real.gate, which sends every free to the
  * filter while it lives): zeroing a fresh copy of a large calloc would touch pages glibc leaves
  * untouched. NULL: leave p as it is, untracked. */
+/* A free of p that is not of a recorded block: if p is a block memlens keeps, the program frees it a
+ * second time. The kept block goes back to glibc first, so that the program's free then meets glibc
+ * as it would have without memlens (glibc may report the double free and abort, as it would have).
+ * Costs a look at the block's first word, for the 1 in 16 blocks that are 256-byte aligned, while
+ * blocks are kept. */
+static __attribute__((noinline, cold)) void unkeep_slow(void *p) {
+    ml_spin_lock(&placed_kept.lock);
+    bool found = false;
+    for (unsigned i = 0; i < placed_kept.count && !found; i++) {
+        if (placed_kept.block[i] != p) continue;
+        unsigned last = placed_kept.count - 1;
+        placed_kept.block[i] = placed_kept.block[last];
+        placed_kept.usable[i] = placed_kept.usable[last];
+        __atomic_store_n(&placed_kept.count, last, __ATOMIC_RELAXED);
+        found = true;
+    }
+    ml_spin_unlock(&placed_kept.lock);
+    if (found) real.free(p);
+}
+static inline void unkeep(void *p) {
+    uint64_t first;
+    if (UNLIKELY(ml_config.sample_rate && !((uintptr_t)p & (ML_SAMPLE_ALIGN - 1)) &&
+                 __atomic_load_n(&placed_kept.count, __ATOMIC_RELAXED) && (memcpy(&first, p, sizeof first), first == KEPT_MARK)))
+        unkeep_slow(p);
+}
+
 static void *place_sample(void *p, size_t size, enum fill fill) {
     if (!ml_config.sample_rate || ml_sample_placed((uintptr_t)p)) return p;
     if (size >= PLACE_MAX) {
@@ -309,6 +341,7 @@ static inline bool surely_unrecorded(const void *p) {
 
 SLOW void free_recorded(void *p) {
     struct release r = release_begin(p);
+    if (!r.tracked) unkeep(p);
     if (!r.tracked || !keep_placed(p)) real.free(p);
     release_commit(r, p);
 }
@@ -323,7 +356,10 @@ SLOW void free_slow(void *p) {
     if (UNLIKELY(!p || is_boot(p))) return;
     if (UNLIKELY(!real.free)) free_unresolved(p);
     else if (ml_live_may_hold((uintptr_t)p)) free_recorded(p);   /* full mode: always */
-    else real.free(p);
+    else {
+        unkeep(p);
+        real.free(p);
+    }
 }
 EXPORT HOT void free(void *p) {
     if (LIKELY(surely_unrecorded(p))) {

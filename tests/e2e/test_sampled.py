@@ -25,6 +25,7 @@ import json
 import math
 import os
 import re
+import signal
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -421,6 +422,25 @@ def case_placement(suite):
     suite.eq("--sample 1 live blocks and bytes per kind = full mode's", per_kind(full), per_kind(sampled))
 
 
+def case_double_free(suite):
+    """A program that frees a block twice: glibc aborts it (SIGABRT) after its first line. Under
+    --sample 1 the block is a sample that memlens keeps for later samples once it is freed; the
+    second free must still reach glibc, which aborts the program the same way (not a silent
+    success with the block owned twice)."""
+    mt.require_tools(suite)
+    argv = [mt.program("double_free")]
+    base = mt.new_dir("double-free")
+    plain = mt.run_plain(argv, base)
+    suite.eq("double_free plain: killed by SIGABRT", -signal.SIGABRT, plain.returncode)
+    suite.eq("double_free plain: stdout", "double_free: before\n", plain.stdout)
+    traced = mt.run_memlens(argv, os.path.join(base, "run"), base, options=("--sample", "1"))
+    suite.eq("double_free under --sample 1: exit status 128+SIGABRT", 128 + signal.SIGABRT,
+             traced.returncode)
+    suite.eq("double_free under --sample 1: stdout", "double_free: before\n", traced.stdout)
+    suite.check("double free" in traced.stderr,
+                f"glibc's double-free message expected on stderr, got {traced.stderr[-400:]!r}")
+
+
 def main():
     suite = mt.Suite("e2e-sampled")
     suite.case("truth: generator, program and full mode agree", case_truth)
@@ -430,6 +450,7 @@ def main():
     suite.case("check on a sampled run", case_check)
     suite.case("run --sample option", case_run_option)
     suite.case("samples moved to aligned blocks keep their contract", case_placement)
+    suite.case("a double free of a kept sample still reaches glibc", case_double_free)
     suite.finish()
 
 
