@@ -179,20 +179,19 @@ static bool keep_placed(void *p) {
     return kept;
 }
 
-/* Sampled mode: a block chosen as a sample should be one the free path looks up (ml_sample_placed).
- * One found elsewhere is replaced by a block aligned to ML_SAMPLE_ALIGN, filled as `fill` says; blocks
- * mmapped by glibc (16 bytes past a page) and aligned ones stay where they are. Once per sample, so
- * about once per MEMLENS_SAMPLE bytes: a kept block (above) or else a memalign, and a copy only for
- * realloc. A large block stays where it is too (counted in real.gate, which sends every free to the
- * filter while it lives): zeroing a fresh copy of a large calloc would touch pages glibc leaves
- * untouched. NULL: leave p as it is, untracked. */
 /* A free of p that is not of a recorded block: if p is a block memlens keeps, the program frees it a
  * second time. The kept block goes back to glibc first, so that the program's free then meets glibc
  * as it would have without memlens (glibc may report the double free and abort, as it would have).
  * Costs a look at the block's first word, for the 1 in 16 blocks that are 256-byte aligned, while
  * blocks are kept. */
 static __attribute__((noinline, cold)) void unkeep_slow(void *p) {
-    ml_spin_lock(&placed_kept.lock);
+    /* bounded: a free in a signal handler that interrupted this thread's keep or take would wait on
+     * itself forever; other threads hold the lock for a few dozen instructions */
+    unsigned tries = 0;
+    while (!ml_spin_trylock(&placed_kept.lock)) {
+        if (++tries > 100000) return;
+        __builtin_ia32_pause();
+    }
     bool found = false;
     for (unsigned i = 0; i < placed_kept.count && !found; i++) {
         if (placed_kept.block[i] != p) continue;
@@ -212,6 +211,13 @@ static inline void unkeep(void *p) {
         unkeep_slow(p);
 }
 
+/* Sampled mode: a block chosen as a sample should be one the free path looks up (ml_sample_placed).
+ * One found elsewhere is replaced by a block aligned to ML_SAMPLE_ALIGN, filled as `fill` says; blocks
+ * mmapped by glibc (16 bytes past a page) and aligned ones stay where they are. Once per sample, so
+ * about once per MEMLENS_SAMPLE bytes: a kept block (above) or else a memalign, and a copy only for
+ * realloc. A large block stays where it is too (counted in real.gate, which sends every free to the
+ * filter while it lives): zeroing a fresh copy of a large calloc would touch pages glibc leaves
+ * untouched. NULL: leave p as it is, untracked. */
 static void *place_sample(void *p, size_t size, enum fill fill) {
     if (!ml_config.sample_rate || ml_sample_placed((uintptr_t)p)) return p;
     if (size >= PLACE_MAX) {
