@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""e2e-leaks: plain malloc/free leaks (plain_leaks) and the stdout buffer (stdio_buf).
+"""e2e-leaks: plain malloc/free leaks (plain_leaks), the stdout buffer (stdio_buf) and an allocation
+in a signal handler (signal_alloc: its stack crosses the signal frame through libunwind).
 
 Asserts, from the expect files: exit status and stdout unchanged under memlens; one stream with
 header and end; report totals (allocations, frees, allocated/live bytes, live blocks, exact heap
@@ -50,10 +51,21 @@ def stdio_buf(suite):
     mt.check_program(suite, "stdio_buf")
 
 
+def signal_alloc(suite):
+    _, report, _, _ = mt.check_program(suite, "signal_alloc")
+    proc = mt.one_process(suite, report, "signal_alloc", "report")
+    sites = [s for s in proc.get("sites") or [] if mt.function_name(mt.frame0(s)) == "handler_alloc"]
+    for site in sites:
+        stack = mt.stack_functions(site)
+        suite.check("raise_here" in stack and "main" in stack,
+                    f"handler_alloc's stack should cross the signal frame to raise_here and main: {stack}")
+
+
 def main():
     suite = mt.Suite("e2e-leaks")
     suite.case("plain_leaks", plain_leaks)
     suite.case("stdio_buf (stdout buffer counted)", stdio_buf)
+    suite.case("signal_alloc (stack through a signal frame)", signal_alloc)
     suite.finish()
 
 

@@ -77,7 +77,7 @@ def main():
     if shutil.which("valgrind") is None:
         print("SKIP: valgrind is not installed")
         sys.exit(mt.SKIP_EXIT)
-    for name in ("plain_leaks", "stdio_buf", "kinds", "mmap_leaks", "cxx_new"):
+    for name in ("plain_leaks", "stdio_buf", "kinds", "mmap_leaks", "cxx_new", "signal_alloc"):
         suite.case(name, compare, name)
     suite.case("threads (counts only)", compare, "threads", counts_only=True)
     suite.finish()
