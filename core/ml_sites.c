@@ -75,6 +75,8 @@ static void heap_publish(int64_t bytes) {
                                                                  memory_order_relaxed)) {}
 }
 
+bool ml_threads_single(void) { return atomic_load_explicit(&registrations, memory_order_relaxed) <= 1; }
+
 void ml_thread_heap(struct ml_thread *t, int64_t bytes) {
     if (atomic_load_explicit(&registrations, memory_order_relaxed) <= 1 || t == &shared_thread) {
         heap_publish(bytes);

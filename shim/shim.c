@@ -10,6 +10,7 @@
 #include <limits.h>
 #include <link.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -135,9 +136,28 @@ static struct {
     size_t usable[PLACED_KEEP];
 } placed_kept;
 
+/* Once a second thread allocates, blocks are no longer kept, and those kept are freed: a block kept by
+ * one thread and taken by another would leave its arena's chunks to be freed from a thread of another
+ * arena (glibc then takes the first arena's lock from both: churn-8t sampled went from 1.04x to
+ * 1.08x). */
+static __attribute__((noinline, cold)) void drop_kept(void) {
+    if (!ml_spin_trylock(&placed_kept.lock)) return;
+    while (placed_kept.count) {
+        unsigned last = placed_kept.count - 1;
+        __atomic_store_n(&placed_kept.count, last, __ATOMIC_RELAXED);
+        real.free(placed_kept.block[last]);
+    }
+    ml_spin_unlock(&placed_kept.lock);
+}
+
 /* A kept block for `size` bytes: the smallest that holds them, if it wastes at most about size + 256. */
 static void *take_kept(size_t size) {
-    if (!__atomic_load_n(&placed_kept.count, __ATOMIC_RELAXED) || !ml_spin_trylock(&placed_kept.lock)) return NULL;
+    if (!__atomic_load_n(&placed_kept.count, __ATOMIC_RELAXED)) return NULL;
+    if (!ml_threads_single()) {
+        drop_kept();
+        return NULL;
+    }
+    if (!ml_spin_trylock(&placed_kept.lock)) return NULL;
     unsigned best = PLACED_KEEP;
     for (unsigned i = 0; i < placed_kept.count; i++)
         if (placed_kept.usable[i] >= size && placed_kept.usable[i] <= 2 * size + ML_SAMPLE_ALIGN &&
@@ -146,6 +166,7 @@ static void *take_kept(size_t size) {
     void *q = NULL;
     if (best < PLACED_KEEP) {
         q = placed_kept.block[best];
+        memset(q, 0, sizeof(uint64_t));   /* its mark: not to be copied on by a realloc, see unkeep */
         unsigned last = placed_kept.count - 1;
         __atomic_store_n(&placed_kept.count, last, __ATOMIC_RELAXED);
         placed_kept.block[best] = placed_kept.block[last];
@@ -163,7 +184,7 @@ static void *take_kept(size_t size) {
  * (true), else the caller frees it (false). */
 static bool keep_placed(void *p) {
     if (!ml_config.sample_rate || ((uintptr_t)p & (ML_SAMPLE_ALIGN - 1)) || !real.malloc_usable_size ||
-        __atomic_load_n(&placed_kept.count, __ATOMIC_RELAXED) == PLACED_KEEP)
+        __atomic_load_n(&placed_kept.count, __ATOMIC_RELAXED) == PLACED_KEEP || !ml_threads_single())
         return false;
     size_t usable = real.malloc_usable_size(p);
     if (usable > PLACED_KEEP_MAX || !ml_spin_trylock(&placed_kept.lock)) return false;
@@ -186,11 +207,11 @@ static bool keep_placed(void *p) {
  * blocks are kept. */
 static __attribute__((noinline, cold)) void unkeep_slow(void *p) {
     /* bounded: a free in a signal handler that interrupted this thread's keep or take would wait on
-     * itself forever; other threads hold the lock for a few dozen instructions */
-    unsigned tries = 0;
-    while (!ml_spin_trylock(&placed_kept.lock)) {
-        if (++tries > 100000) return;
-        __builtin_ia32_pause();
+     * itself forever; another thread holds the lock for a few dozen instructions, unless preempted */
+    for (unsigned tries = 0; !ml_spin_trylock(&placed_kept.lock); tries++) {
+        if (tries == 1000) return;
+        if (tries % 64 == 63) sched_yield();
+        else __builtin_ia32_pause();
     }
     bool found = false;
     for (unsigned i = 0; i < placed_kept.count && !found; i++) {

@@ -441,6 +441,18 @@ def case_double_free(suite):
                 f"glibc's double-free message expected on stderr, got {traced.stderr[-400:]!r}")
 
 
+def case_threads_every_sample(suite):
+    """threads (4 producers, 4 consumers freeing the producers' blocks) under --sample 1: every block
+    is a sample, moved, freed on another thread; once a second thread allocates, memlens keeps no
+    freed sample for later ones. Counts and bytes must equal full mode's (the expect file's)."""
+    mt.require_tools(suite)
+    expect = mt.load_expect("threads")
+    outdir, traced = mt.traced_run(suite, [mt.program("threads")], "threads-sample1", options=("--sample", "1"))
+    proc = mt.one_process(suite, mt.cli_json(suite, "report", outdir), "threads", "--sample 1")
+    suite.eq("threads --sample 1: mode", "sampled", proc.get("mode"))
+    mt.check_report_process(suite, "threads --sample 1", proc, expect["report"])
+
+
 def main():
     suite = mt.Suite("e2e-sampled")
     suite.case("truth: generator, program and full mode agree", case_truth)
@@ -451,6 +463,7 @@ def main():
     suite.case("run --sample option", case_run_option)
     suite.case("samples moved to aligned blocks keep their contract", case_placement)
     suite.case("a double free of a kept sample still reaches glibc", case_double_free)
+    suite.case("threads under --sample 1 equal full mode", case_threads_every_sample)
     suite.finish()
 
 
