@@ -8,14 +8,18 @@
 
 typedef struct { atomic_int held; } ml_spin;
 
-static inline void ml_spin_lock(ml_spin *lock) {
+static __attribute__((noinline, cold)) void ml_spin_wait(ml_spin *lock) {
     for (unsigned spins = 0;; spins++) {
-        if (!atomic_exchange_explicit(&lock->held, 1, memory_order_acquire)) return;
         while (atomic_load_explicit(&lock->held, memory_order_relaxed)) {
             if (++spins > 64) { sched_yield(); spins = 0; }
             else __builtin_ia32_pause();
         }
+        if (!atomic_exchange_explicit(&lock->held, 1, memory_order_acquire)) return;
     }
+}
+/* The uncontended case inline (one exchange), the wait out of line. */
+static inline void ml_spin_lock(ml_spin *lock) {
+    if (__builtin_expect(atomic_exchange_explicit(&lock->held, 1, memory_order_acquire), 0)) ml_spin_wait(lock);
 }
 static inline bool ml_spin_trylock(ml_spin *lock) {
     return !atomic_load_explicit(&lock->held, memory_order_relaxed) &&
