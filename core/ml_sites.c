@@ -75,8 +75,6 @@ static void heap_publish(int64_t bytes) {
                                                                  memory_order_relaxed)) {}
 }
 
-bool ml_threads_single(void) { return atomic_load_explicit(&registrations, memory_order_relaxed) <= 1; }
-
 void ml_thread_heap(struct ml_thread *t, int64_t bytes) {
     if (atomic_load_explicit(&registrations, memory_order_relaxed) <= 1 || t == &shared_thread) {
         heap_publish(bytes);
@@ -227,8 +225,12 @@ static void remember_dead(const struct ml_thread_roots *roots) {
     ml_spin_unlock(&dead_lock);
 }
 
+void (*ml_thread_exit_hook)(const struct ml_thread *thread);
+
 static void on_thread_exit(void *arg) {
     struct ml_thread *t = arg;
+    void (*hook)(const struct ml_thread *) = __atomic_load_n(&ml_thread_exit_hook, __ATOMIC_RELAXED);
+    if (hook) hook(t);
     /* what the exiting thread frees after this (glibc's own teardown) is counted in the shared slot,
      * so the thread does not register again and leave a slot nobody releases */
     ml_tls.thread = &shared_thread;

@@ -124,9 +124,12 @@ enum fill { FILL_NONE, FILL_ZERO, FILL_COPY };
 /* A few freed placed blocks (aligned glibc chunks, still allocated) kept for the next samples, so that
  * a placement is rarely a memalign: glibc's memalign skips its caches and sorts the unsorted bin, which
  * disturbs the program's heap and costs more than all the rest of a sample (about 8 us each on
- * `sites`, where 226 memaligns became 7). Try-locked: a thread that finds it busy does as without it.
- * At most PLACED_KEEP blocks of up to PLACED_KEEP_MAX usable bytes: 32 KiB at most held from glibc.
- * `count` is read unlocked only as a hint. */
+ * `sites`, where 226 memaligns became 7). A block is taken again only by the thread that kept it:
+ * blocks passed between threads moved chunks between glibc's arenas, whose locks both threads then
+ * take (churn-8t sampled went from 1.04x to 1.08x); a thread's blocks are freed by it as it exits.
+ * Try-locked: a thread that finds the lock busy does as without it. At most PLACED_KEEP blocks of up
+ * to PLACED_KEEP_MAX usable bytes: 32 KiB at most held from glibc. `count` is read unlocked only as
+ * a hint; `owner` is the keeping thread's ml_tls.thread. */
 #define PLACED_KEEP 8
 #define PLACED_KEEP_MAX 4096u
 static struct {
@@ -134,45 +137,44 @@ static struct {
     unsigned count;
     void *block[PLACED_KEEP];
     size_t usable[PLACED_KEEP];
+    const struct ml_thread *owner[PLACED_KEEP];
 } placed_kept;
 
-/* Once a second thread allocates, blocks are no longer kept, and those kept are freed: a block kept by
- * one thread and taken by another would leave its arena's chunks to be freed from a thread of another
- * arena (glibc then takes the first arena's lock from both: churn-8t sampled went from 1.04x to
- * 1.08x). */
-static __attribute__((noinline, cold)) void drop_kept(void) {
-    if (!ml_spin_trylock(&placed_kept.lock)) return;
-    while (placed_kept.count) {
-        unsigned last = placed_kept.count - 1;
-        __atomic_store_n(&placed_kept.count, last, __ATOMIC_RELAXED);
-        real.free(placed_kept.block[last]);
-    }
+/* Removes entry i; the caller holds the lock. */
+static void *unkeep_at(unsigned i) {
+    void *p = placed_kept.block[i];
+    unsigned last = placed_kept.count - 1;
+    placed_kept.block[i] = placed_kept.block[last];
+    placed_kept.usable[i] = placed_kept.usable[last];
+    placed_kept.owner[i] = placed_kept.owner[last];
+    __atomic_store_n(&placed_kept.count, last, __ATOMIC_RELAXED);
+    return p;
+}
+
+/* ml_thread_exit_hook: the exiting thread frees the blocks it kept (into its own arena). */
+static void drop_kept(const struct ml_thread *thread) {
+    if (!__atomic_load_n(&placed_kept.count, __ATOMIC_RELAXED)) return;
+    ml_spin_lock(&placed_kept.lock);
+    for (unsigned i = placed_kept.count; i-- > 0;)
+        if (placed_kept.owner[i] == thread) real.free(unkeep_at(i));
     ml_spin_unlock(&placed_kept.lock);
 }
 
-/* A kept block for `size` bytes: the smallest that holds them, if it wastes at most about size + 256. */
+/* A block this thread kept for `size` bytes: the smallest that holds them, if it wastes at most about
+ * size + 256. */
 static void *take_kept(size_t size) {
-    if (!__atomic_load_n(&placed_kept.count, __ATOMIC_RELAXED)) return NULL;
-    if (!ml_threads_single()) {
-        drop_kept();
+    const struct ml_thread *self = ml_tls.thread;
+    if (!self || !__atomic_load_n(&placed_kept.count, __ATOMIC_RELAXED) || !ml_spin_trylock(&placed_kept.lock))
         return NULL;
-    }
-    if (!ml_spin_trylock(&placed_kept.lock)) return NULL;
     unsigned best = PLACED_KEEP;
     for (unsigned i = 0; i < placed_kept.count; i++)
-        if (placed_kept.usable[i] >= size && placed_kept.usable[i] <= 2 * size + ML_SAMPLE_ALIGN &&
+        if (placed_kept.owner[i] == self && placed_kept.usable[i] >= size &&
+            placed_kept.usable[i] <= 2 * size + ML_SAMPLE_ALIGN &&
             (best == PLACED_KEEP || placed_kept.usable[i] < placed_kept.usable[best]))
             best = i;
-    void *q = NULL;
-    if (best < PLACED_KEEP) {
-        q = placed_kept.block[best];
-        memset(q, 0, sizeof(uint64_t));   /* its mark: not to be copied on by a realloc, see unkeep */
-        unsigned last = placed_kept.count - 1;
-        __atomic_store_n(&placed_kept.count, last, __ATOMIC_RELAXED);
-        placed_kept.block[best] = placed_kept.block[last];
-        placed_kept.usable[best] = placed_kept.usable[last];
-    }
+    void *q = best < PLACED_KEEP ? unkeep_at(best) : NULL;
     ml_spin_unlock(&placed_kept.lock);
+    if (q) memset(q, 0, sizeof(uint64_t));   /* its mark: not to be copied on by a realloc, see unkeep */
     return q;
 }
 
@@ -183,17 +185,21 @@ static void *take_kept(size_t size) {
 /* Sampled mode: keeps p, a recorded block being freed, for take_kept if it is a small placed one
  * (true), else the caller frees it (false). */
 static bool keep_placed(void *p) {
-    if (!ml_config.sample_rate || ((uintptr_t)p & (ML_SAMPLE_ALIGN - 1)) || !real.malloc_usable_size ||
-        __atomic_load_n(&placed_kept.count, __ATOMIC_RELAXED) == PLACED_KEEP || !ml_threads_single())
+    const struct ml_thread *self = ml_tls.thread;
+    if (!ml_config.sample_rate || ((uintptr_t)p & (ML_SAMPLE_ALIGN - 1)) || !self || !real.malloc_usable_size ||
+        __atomic_load_n(&placed_kept.count, __ATOMIC_RELAXED) == PLACED_KEEP)
         return false;
     size_t usable = real.malloc_usable_size(p);
     if (usable > PLACED_KEEP_MAX || !ml_spin_trylock(&placed_kept.lock)) return false;
     bool kept = placed_kept.count < PLACED_KEEP;
     if (kept) {
+        if (!__atomic_load_n(&ml_thread_exit_hook, __ATOMIC_RELAXED))
+            __atomic_store_n(&ml_thread_exit_hook, drop_kept, __ATOMIC_RELAXED);
         const uint64_t mark = KEPT_MARK;
         memcpy(p, &mark, sizeof mark);
         placed_kept.block[placed_kept.count] = p;
         placed_kept.usable[placed_kept.count] = usable;
+        placed_kept.owner[placed_kept.count] = self;
         __atomic_store_n(&placed_kept.count, placed_kept.count + 1, __ATOMIC_RELAXED);
     }
     ml_spin_unlock(&placed_kept.lock);
@@ -214,14 +220,11 @@ static __attribute__((noinline, cold)) void unkeep_slow(void *p) {
         else __builtin_ia32_pause();
     }
     bool found = false;
-    for (unsigned i = 0; i < placed_kept.count && !found; i++) {
-        if (placed_kept.block[i] != p) continue;
-        unsigned last = placed_kept.count - 1;
-        placed_kept.block[i] = placed_kept.block[last];
-        placed_kept.usable[i] = placed_kept.usable[last];
-        __atomic_store_n(&placed_kept.count, last, __ATOMIC_RELAXED);
-        found = true;
-    }
+    for (unsigned i = 0; i < placed_kept.count && !found; i++)
+        if (placed_kept.block[i] == p) {
+            unkeep_at(i);
+            found = true;
+        }
     ml_spin_unlock(&placed_kept.lock);
     if (found) real.free(p);
 }

@@ -443,8 +443,9 @@ def case_double_free(suite):
 
 def case_threads_every_sample(suite):
     """threads (4 producers, 4 consumers freeing the producers' blocks) under --sample 1: every block
-    is a sample, moved, freed on another thread; once a second thread allocates, memlens keeps no
-    freed sample for later ones. Counts and bytes must equal full mode's (the expect file's)."""
+    is a sample, moved, freed on another thread (which keeps it for its own later samples) and the
+    threads exit (freeing what they kept). Counts and bytes must equal full mode's (the expect
+    file's)."""
     mt.require_tools(suite)
     expect = mt.load_expect("threads")
     outdir, traced = mt.traced_run(suite, [mt.program("threads")], "threads-sample1", options=("--sample", "1"))
