@@ -124,7 +124,7 @@ enum fill { FILL_NONE, FILL_ZERO, FILL_COPY };
 /* A few freed placed blocks (aligned glibc chunks, still allocated) kept for the next samples, so that
  * a placement is rarely a memalign: glibc's memalign skips its caches and sorts the unsorted bin, which
  * disturbs the program's heap and costs more than all the rest of a sample (about 8 us each on
- * `sites`, where 226 memaligns became 21). A block is taken again only by the thread that kept it:
+ * `sites`, where 226 memaligns became 6-21). A block is taken again only by the thread that kept it:
  * blocks passed between threads moved chunks between glibc's arenas, whose locks both threads then
  * take (churn-8t sampled went from 1.04x to 1.08x); a thread's blocks are freed by it as it exits.
  * Try-locked: a thread that finds the lock busy does as without it. At most PLACED_KEEP blocks of up
