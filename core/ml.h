@@ -105,7 +105,8 @@ const struct ml_site *ml_site_get(uint32_t id); /* NULL while the id is being pu
 
 /* Thread slots. Counters are written only by the owning thread (relaxed stores) and read by the collector. */
 struct ml_thread *ml_thread_self(void);        /* registers the calling thread on first use */
-/* Called on a registered thread as it exits, with its ml_thread (set once, by the shim). */
+/* Called on a registered thread as it exits, with its ml_thread (set once, by the shim, before any
+ * thread can exit registered). */
 extern void (*ml_thread_exit_hook)(const struct ml_thread *thread);
 void ml_thread_count_alloc(struct ml_thread *thread, uint32_t site, uint64_t count, uint64_t bytes);
 void ml_thread_count_free(struct ml_thread *thread, uint32_t site, uint64_t count, uint64_t bytes);

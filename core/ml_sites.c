@@ -229,8 +229,7 @@ void (*ml_thread_exit_hook)(const struct ml_thread *thread);
 
 static void on_thread_exit(void *arg) {
     struct ml_thread *t = arg;
-    void (*hook)(const struct ml_thread *) = __atomic_load_n(&ml_thread_exit_hook, __ATOMIC_RELAXED);
-    if (hook) hook(t);
+    if (ml_thread_exit_hook) ml_thread_exit_hook(t);
     /* what the exiting thread frees after this (glibc's own teardown) is counted in the shared slot,
      * so the thread does not register again and leave a slot nobody releases */
     ml_tls.thread = &shared_thread;

@@ -81,12 +81,15 @@ static struct {
 } real __attribute__((aligned(64))) = { .gate = GATE_CLOSED };
 static _Atomic bool resolving;
 
+static void drop_kept(const struct ml_thread *thread);
+
 static void resolve(void) {
     if (atomic_exchange(&resolving, true)) return;
     ml_tls.guard++;
 #define RESOLVE_REAL(name, ret, params) real.name = (ret(*) params)dlsym(RTLD_NEXT, #name);
     REAL_FUNCTIONS(RESOLVE_REAL)
     ml_tls.guard--;
+    ml_thread_exit_hook = drop_kept;   /* before any sample can be kept */
     if (!real.malloc || !real.free || !real.calloc || !real.realloc) {
         static const char msg[] = "memlens: cannot find the real malloc; the program runs untracked\n";
         write(2, msg, sizeof msg - 1);
@@ -174,12 +177,12 @@ static void *take_kept(size_t size) {
             best = i;
     void *q = best < PLACED_KEEP ? unkeep_at(best) : NULL;
     ml_spin_unlock(&placed_kept.lock);
-    if (q) memset(q, 0, sizeof(uint64_t));   /* its mark: not to be copied on by a realloc, see unkeep */
+    if (q) memset(q, 0, sizeof(uint64_t));   /* its mark: not to be copied on by a realloc, see free_unrecorded */
     return q;
 }
 
 /* The first word of a kept block, which the program has freed: a free of it that gets past the live
- * map (the program freeing it again) is found by it, see unkeep. */
+ * map (the program freeing it again) is found by it, see free_unrecorded. */
 #define KEPT_MARK 0x6b736e656c6d656dull   /* "memlensk" */
 
 /* Sampled mode: keeps p, a recorded block being freed, for take_kept if it is a small placed one
@@ -193,8 +196,6 @@ static bool keep_placed(void *p) {
     if (usable > PLACED_KEEP_MAX || !ml_spin_trylock(&placed_kept.lock)) return false;
     bool kept = placed_kept.count < PLACED_KEEP;
     if (kept) {
-        if (!__atomic_load_n(&ml_thread_exit_hook, __ATOMIC_RELAXED))
-            __atomic_store_n(&ml_thread_exit_hook, drop_kept, __ATOMIC_RELAXED);
         const uint64_t mark = KEPT_MARK;
         memcpy(p, &mark, sizeof mark);
         placed_kept.block[placed_kept.count] = p;
@@ -228,11 +229,13 @@ static __attribute__((noinline, cold)) void unkeep_slow(void *p) {
     ml_spin_unlock(&placed_kept.lock);
     if (found) real.free(p);
 }
-static inline void unkeep(void *p) {
+/* The free of a block memlens has no record of (glibc's, or a second free of a kept one). */
+static inline void free_unrecorded(void *p) {
     uint64_t first;
     if (UNLIKELY(ml_config.sample_rate && !((uintptr_t)p & (ML_SAMPLE_ALIGN - 1)) &&
                  __atomic_load_n(&placed_kept.count, __ATOMIC_RELAXED) && (memcpy(&first, p, sizeof first), first == KEPT_MARK)))
         unkeep_slow(p);
+    real.free(p);
 }
 
 /* Sampled mode: a block chosen as a sample should be one the free path looks up (ml_sample_placed).
@@ -371,8 +374,8 @@ static inline bool surely_unrecorded(const void *p) {
 
 SLOW void free_recorded(void *p) {
     struct release r = release_begin(p);
-    if (!r.tracked) unkeep(p);
-    if (!r.tracked || !keep_placed(p)) real.free(p);
+    if (!r.tracked) free_unrecorded(p);
+    else if (!keep_placed(p)) real.free(p);
     release_commit(r, p);
 }
 SLOW void free_slow(void *p);
@@ -386,10 +389,7 @@ SLOW void free_slow(void *p) {
     if (UNLIKELY(!p || is_boot(p))) return;
     if (UNLIKELY(!real.free)) free_unresolved(p);
     else if (ml_live_may_hold((uintptr_t)p)) free_recorded(p);   /* full mode: always */
-    else {
-        unkeep(p);
-        real.free(p);
-    }
+    else free_unrecorded(p);
 }
 EXPORT HOT void free(void *p) {
     if (LIKELY(surely_unrecorded(p))) {
