@@ -34,12 +34,13 @@
 #define ORIGIN (&(struct ml_origin)ML_ORIGIN_INIT)
 
 /* ---- bootstrap arena: bump allocation by CAS, 16-byte size header, never freed ---- */
-#define BOOT_BYTES (256u << 10)
-static char boot_arena[BOOT_BYTES] __attribute__((aligned(64)));
+#define BOOT_BYTES (1u << 20)   /* bss: pages are touched only as blocks are handed out, one a block */
+static char boot_arena[BOOT_BYTES] __attribute__((aligned(ML_SAMPLE_ALIGN)));   /* so blocks at aligned offsets are */
 static _Atomic size_t boot_used;
 
-/* Blocks are aligned to at least ML_SAMPLE_ALIGN, so that ml_sample_placed sends every free of one to
- * free's slow path, which knows them (the fast path has no test of its own for them). */
+/* Blocks are aligned to at least ML_SAMPLE_ALIGN (the arena too: it was only 64-aligned before 2026-12,
+ * so in sampled mode a free of a boot block could have reached glibc), so that ml_sample_placed sends
+ * every free of one to free's slow path, which knows them (the fast path has no test of its own). */
 static __attribute__((noinline, cold)) void *boot_alloc(size_t size, size_t align) {
     if (align < ML_SAMPLE_ALIGN) align = ML_SAMPLE_ALIGN;
     size_t used = atomic_load(&boot_used), start, end;
@@ -172,7 +173,7 @@ static void *take_kept(size_t size) {
     unsigned best = PLACED_KEEP;
     for (unsigned i = 0; i < placed_kept.count; i++)
         if (placed_kept.owner[i] == self && placed_kept.usable[i] >= size &&
-            placed_kept.usable[i] <= 2 * size + ML_SAMPLE_ALIGN &&
+            placed_kept.usable[i] <= 2 * size + 256 &&
             (best == PLACED_KEEP || placed_kept.usable[i] < placed_kept.usable[best]))
             best = i;
     void *q = best < PLACED_KEEP ? unkeep_at(best) : NULL;
@@ -210,8 +211,8 @@ static bool keep_placed(void *p) {
 /* A free of p that is not of a recorded block: if p is a block memlens keeps, the program frees it a
  * second time. The kept block goes back to glibc first, so that the program's free then meets glibc
  * as it would have without memlens (glibc may report the double free and abort, as it would have).
- * Costs a look at the block's first word, for the 1 in 16 blocks that are 256-byte aligned, while
- * blocks are kept. */
+ * Costs a look at the block's first word, for the 1 in 256 blocks that are page-aligned, while blocks
+ * are kept. */
 static __attribute__((noinline, cold)) void unkeep_slow(void *p) {
     /* bounded: a free in a signal handler that interrupted this thread's keep or take would wait on
      * itself forever; another thread holds the lock for a few dozen instructions, unless preempted */
@@ -383,7 +384,7 @@ static __attribute__((noinline, cold)) void free_unresolved(void *p) {
     resolve();
     if (real.free) free_slow(p);
 }
-/* Small, so that a sampled free the filter rules out (1 in 16 by their address) tail-calls glibc
+/* Small, so that a sampled free the filter rules out (1 in 256 by their address) tail-calls glibc
  * without setting up free_recorded's frame. */
 SLOW void free_slow(void *p) {
     if (UNLIKELY(!p || is_boot(p))) return;
