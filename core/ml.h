@@ -79,7 +79,9 @@ struct ml_tls {
     uintptr_t kind_caller;   /* with kind: the return address into the program's call of that wrapper */
     struct ml_thread *thread;
     int *errno_at;           /* this thread's errno, asked of libc once (shim.c, errno_at) */
+    int kind_depth;          /* wrapper scopes open on this thread (shim.c, kind_push); kind is the outermost's */
 };
+_Static_assert(sizeof(struct ml_tls) <= 64, "struct ml_tls is one cache line");
 extern __thread struct ml_tls ml_tls __attribute__((tls_model("initial-exec"), aligned(64)));
 
 /* ---- site table (ml_sites.c) ---- */
@@ -202,6 +204,8 @@ void ml_maps_live(uint64_t *anon_bytes, uint64_t *file_bytes);
  * address is trim_at among the first few; returns the number stored, and their ml_stack_chain in
  * *chain (not NULL). */
 unsigned ml_capture(uintptr_t *frames, const struct ml_origin *origin, uintptr_t trim_at, uint64_t *chain);
+/* Loads libunwind (RTLD_LOCAL) for ml_capture's fallback: from the shim's constructor, not tracked. */
+void ml_capture_load(void);
 
 /* ---- sampled mode (ml_track.c) ----
  * Poisson sampling by bytes, as tcmalloc and jemalloc do: each thread counts allocated bytes down

@@ -5,19 +5,49 @@
  * or libstdc++). */
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
+#include <dlfcn.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "ml.h"
 #include "ml_unwind.h"
+
+/* libunwind is loaded with dlopen(RTLD_LOCAL) by ml_capture_load, not linked. Linked, it sat in the
+ * program's global scope, where its _Unwind_* functions (a libgcc-compatible layer) came before
+ * libgcc_s's in a C program, libgcc_s's own calls to them included: glibc's unwinding of a cancelled
+ * thread (and a C++ library's exceptions) then found no cleanup to run, so a thread cancelled inside
+ * getline left its FILE locked and the next fclose hung. Loaded locally, it serves only this file;
+ * the object is never closed. Until it is loaded (the allocations made before memlens's constructor)
+ * or if it cannot be, a stack the fast unwinder cannot walk is its first frame only. */
+#define ML_LIBUNWIND "libunwind.so.8"   /* libunwind's SONAME since 1.1 (2012) */
+#define ML_STR(x) #x
+#define ML_NAME(x) ML_STR(x)            /* the symbol behind libunwind.h's macro, e.g. _ULx86_64_step */
+static int (*_Atomic backtrace_fn)(void **, int);
+static int (*set_caching_policy_fn)(unw_addr_space_t, unw_caching_policy_t);
+static unw_addr_space_t local_space;
+
+void ml_capture_load(void) {
+    if (atomic_load(&backtrace_fn)) return;
+    void *lib = dlopen(ML_LIBUNWIND, RTLD_NOW | RTLD_LOCAL);
+    if (!lib) return;
+    unw_addr_space_t *space = dlsym(lib, ML_NAME(unw_local_addr_space));
+    set_caching_policy_fn = (int (*)(unw_addr_space_t, unw_caching_policy_t))dlsym(lib, ML_NAME(unw_set_caching_policy));
+    int (*backtrace)(void **, int) = (int (*)(void **, int))dlsym(lib, ML_NAME(unw_backtrace));
+    if (!space || !set_caching_policy_fn || !backtrace) return;
+    local_space = *space;
+    atomic_store(&backtrace_fn, backtrace);
+}
 
 /* libunwind sets itself up on its first call (a pipe to validate addresses, mincore, its caches):
  * about 0.2 ms, paid only by a process one of whose stacks needs the fallback, at its first use.
  * pthread_once allocates nothing and is restarted in a child forked during it. */
 static pthread_once_t unw_once = PTHREAD_ONCE_INIT;
-static void unw_setup(void) { unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD); }
+static void unw_setup(void) { set_caching_policy_fn(local_space, UNW_CACHE_PER_THREAD); }
 static int fallback_backtrace(uintptr_t *raw, unsigned want) {
+    int (*backtrace)(void **, int) = atomic_load_explicit(&backtrace_fn, memory_order_acquire);
+    if (!backtrace) return 0;
     pthread_once(&unw_once, unw_setup);
-    return unw_backtrace((void **)raw, (int)want);
+    return backtrace((void **)raw, (int)want);
 }
 
 unsigned ml_capture(uintptr_t *frames, const struct ml_origin *origin, uintptr_t trim_at, uint64_t *chain) {

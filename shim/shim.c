@@ -473,17 +473,23 @@ EXPORT int posix_memalign(void **out, size_t align, size_t size) {
 /* ---- calls that allocate for their caller: the allocations they make carry their kind ---- */
 
 /* The outermost buffer-like call on a thread names the kind and where the stack starts: the
- * allocation made inside glibc or libstdc++ is reported at the program's call of strdup, new, … */
+ * allocation made inside glibc or libstdc++ is reported at the program's call of strdup, new, …
+ * ml_tls.kind_depth counts the scopes open on this thread, one per frame of ours (a wrapper calls the
+ * real function, never another wrapper), so that __gcc_personality_v0 below can close one for a
+ * frame that an exception or a thread cancellation unwinds. */
 static inline int kind_push(unsigned kind, uintptr_t caller) {
-    int previous = ml_tls.kind;
-    if (!previous) {
+    if (!ml_tls.kind_depth++) {
         ml_tls.kind = (int)kind + 1;
         ml_tls.kind_caller = caller;
     }
-    return previous;
+    return 0;
 }
-static inline void kind_pop(int *previous) { ml_tls.kind = *previous; }
-#define KIND_SCOPE(kind) int kind_scope __attribute__((cleanup(kind_pop), unused)) = kind_push(kind, CALLER)
+static inline void kind_close(void) {
+    if (ml_tls.kind_depth > 0 && !--ml_tls.kind_depth) ml_tls.kind = 0;
+}
+static inline void kind_pop(int *unused) { (void)unused; kind_close(); }
+#define KIND_SCOPE_AT(kind, caller) int kind_scope __attribute__((cleanup(kind_pop), unused)) = kind_push(kind, caller)
+#define KIND_SCOPE(kind) KIND_SCOPE_AT(kind, CALLER)
 
 /* A defined function `name` in the dynamic symbol table (DT_GNU_HASH) of a loaded object other than
  * memlens: for next_function, when RTLD_NEXT finds none. Read inside dl_iterate_phdr's callback, so the
@@ -549,6 +555,34 @@ static __attribute__((noinline, cold)) void *next_function(const char *name) {
     return f;
 }
 
+/* The personality of our frames, and the unwinder's entry point that -fexceptions code calls, without
+ * linking libgcc_s. shim.c is compiled with -fexceptions so that a wrapper's kind scope is closed
+ * when an exception (operator new's bad_alloc) or a thread cancellation (inside getline, say)
+ * unwinds its frame; the compiler then names __gcc_personality_v0 as the personality of the frames
+ * with a KIND_SCOPE, and ends their cleanup code with a call to _Unwind_Resume. Both are libgcc_s's,
+ * and linking it would load it, with its constructor (cpuid: a VM exit each), into every C program:
+ * 0.3 ms a process on the benchmark VM. And the cleanup code must end in the _Unwind_Resume of the
+ * unwinder that is unwinding, which a C program's global scope may not give: there, libunwind's came
+ * first, and a cancellation through a wrapper left the thread's locks held (getline's FILE lock: the
+ * next fclose hung). So the personality here closes the frame's scope itself, in the cleanup phase
+ * (called once for each frame the unwinding leaves), and lets the unwinding go on: the cleanup code
+ * never runs, and this _Unwind_Resume is never called. Itanium C++ ABI values, as in unwind.h:
+ * version 1, _UA_CLEANUP_PHASE 2, _URC_CONTINUE_UNWIND 8. `used`: the compiler makes its references
+ * to them after link-time optimisation would have dropped them. */
+__attribute__((visibility("hidden"), used)) int __gcc_personality_v0(int version, int actions, uint64_t exception_class,
+                                                                     void *exception, void *context);
+int __gcc_personality_v0(int version, int actions, uint64_t exception_class, void *exception, void *context) {
+    (void)exception_class; (void)exception; (void)context;
+    if (version == 1 && (actions & 2)) kind_close();
+    return 8;
+}
+__attribute__((visibility("hidden"), used, noreturn)) void _Unwind_Resume(void *exception);
+void _Unwind_Resume(void *exception) {
+    (void)exception;
+    ml_stderr("internal error: a cleanup of memlens's ran during an unwinding", NULL, NULL);
+    abort();
+}
+
 #define KIND_WRAPPER(ret, name, kind, params, args) \
     static ret(*real_##name) params; \
     EXPORT ret name params { \
@@ -572,19 +606,25 @@ EXPORT int asprintf(char **out, const char *fmt, ...) {
     va_start(ap, fmt);
     int rc;
     {
+        if (UNLIKELY(!real_vasprintf)) real_vasprintf = (int (*)(char **, const char *, va_list))next_function("vasprintf");
         KIND_SCOPE(ML_KIND_ASPRINTF);
-        rc = vasprintf(out, fmt, ap);
+        rc = real_vasprintf(out, fmt, ap);   /* not our vasprintf: one scope a frame */
     }
     va_end(ap);
     return rc;
 }
 
 static char *(*real_realpath)(const char *, char *);
+/* A frame of its own: every call in a frame with a kind scope is inside the scope (the personality
+ * above closes it for any call the unwinding leaves). */
+static __attribute__((noinline)) char *realpath_alloc(const char *path, uintptr_t caller) {
+    KIND_SCOPE_AT(ML_KIND_REALPATH, caller);
+    return real_realpath(path, NULL);
+}
 EXPORT char *realpath(const char *path, char *resolved) {
     if (UNLIKELY(!real_realpath)) real_realpath = (char *(*)(const char *, char *))next_function("realpath");
     if (resolved) return real_realpath(path, resolved);   /* the caller's buffer: only scratch space is allocated */
-    KIND_SCOPE(ML_KIND_REALPATH);
-    return real_realpath(path, NULL);
+    return realpath_alloc(path, CALLER);
 }
 
 /* C++ operator new: the real one (libstdc++) calls malloc/aligned_alloc, which records the block
@@ -782,6 +822,9 @@ EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(
 
 __attribute__((constructor(101))) static void shim_start(void) {
     NEED(malloc);
+    ml_tls.guard++;   /* ld.so's allocations for it are not the program's */
+    ml_capture_load();
+    ml_tls.guard--;
     ml_collector_start();
     started();
 }

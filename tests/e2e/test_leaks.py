@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """e2e-leaks: plain malloc/free leaks (plain_leaks), the stdout buffer (stdio_buf) and an allocation
-in a signal handler (signal_alloc: its stack crosses the signal frame through libunwind).
+in a signal handler (signal_alloc: its stack crosses the signal frame through libunwind), and a thread
+cancelled inside getline (cancel_getline: glibc unwinds it through memlens's wrapper; the program
+must not hang on the FILE lock getline's cleanup releases).
 
 Asserts, from the expect files: exit status and stdout unchanged under memlens; one stream with
 header and end; report totals (allocations, frees, allocated/live bytes, live blocks, exact heap
@@ -61,11 +63,16 @@ def signal_alloc(suite):
                     f"handler_alloc's stack should cross the signal frame to raise_here and main: {stack}")
 
 
+def cancel_getline(suite):
+    mt.check_program(suite, "cancel_getline")
+
+
 def main():
     suite = mt.Suite("e2e-leaks")
     suite.case("plain_leaks", plain_leaks)
     suite.case("stdio_buf (stdout buffer counted)", stdio_buf)
     suite.case("signal_alloc (stack through a signal frame)", signal_alloc)
+    suite.case("cancel_getline (a thread cancelled inside a wrapper)", cancel_getline)
     suite.finish()
 
 
