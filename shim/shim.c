@@ -108,6 +108,16 @@ static bool started(void) {
     return true;
 }
 
+/* Tracking is off for good (bad configuration, setuid, an internal failure, or the process is ending):
+ * this thread's allocations skip the slow path from now on, and frees go straight to glibc unless
+ * their pointer may be memlens's (boot arena, kept samples: page-aligned, see ml_sample_placed): the
+ * gate opens at the first call of any thread that gets here. */
+static __attribute__((noinline, cold)) void untracked_from_now(void) {
+    ml_tls.sample_left = INT64_MAX;
+    ml_tls.sample_below = UINT64_MAX;
+    atomic_store_explicit(&real.gate, 0, memory_order_relaxed);
+}
+
 static inline bool tracking(void) {
     if (UNLIKELY(ml_tls.guard)) return false;
     int state = atomic_load_explicit(&ml_state, memory_order_relaxed);
@@ -116,6 +126,7 @@ static inline bool tracking(void) {
         ml_runtime_init();
         return started();
     }
+    if (state == ML_STATE_DISABLED) untracked_from_now();
     return false;
 }
 
@@ -561,10 +572,10 @@ static __attribute__((noinline, cold)) void *next_function(const char *name) {
  * unwinds its frame; the compiler then names __gcc_personality_v0 as the personality of the frames
  * with a KIND_SCOPE, and ends their cleanup code with a call to _Unwind_Resume. Both are libgcc_s's,
  * and linking it would load it, with its constructor (cpuid: a VM exit each), into every C program:
- * 0.3 ms a process on the benchmark VM. And the cleanup code must end in the _Unwind_Resume of the
- * unwinder that is unwinding, which a C program's global scope may not give: there, libunwind's came
- * first, and a cancellation through a wrapper left the thread's locks held (getline's FILE lock: the
- * next fclose hung). So the personality here closes the frame's scope itself, in the cleanup phase
+ * 0.3 ms a process on the benchmark VM. And the cleanup code would have to end in the _Unwind_Resume
+ * of the unwinder that is unwinding, which a lookup need not find (libgcc_s, libunwind and LLVM's
+ * unwinder each define one; see ml_capture.c for what a mix of two did to a cancelled thread).
+ * So the personality here closes the frame's scope itself, in the cleanup phase
  * (called once for each frame the unwinding leaves), and lets the unwinding go on: the cleanup code
  * never runs, and this _Unwind_Resume is never called. Itanium C++ ABI values, as in unwind.h:
  * version 1, _UA_CLEANUP_PHASE 2, _URC_CONTINUE_UNWIND 8. `used`: the compiler makes its references
