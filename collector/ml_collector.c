@@ -505,7 +505,8 @@ static void *collector_main(void *arg) {
     if (!finished) ml_control_open(out_dir);
     pthread_mutex_unlock(&flush_lock);
     for (;;) {
-        ml_control_serve(ml_config.interval_ns, control_locked);
+        uint64_t deadline = ml_monotonic_ns() + ml_config.interval_ns;
+        while (ml_control_serve(deadline, control_locked)) ml_capture_serve_load();   /* woken: see ml_collector_wake */
         pthread_mutex_lock(&flush_lock);
         bool done = finished;
         if (!done) flush_locked();
@@ -528,11 +529,18 @@ static void start_thread(void) {
     pthread_attr_setstacksize(&attr, 256 << 10);
     pthread_t thread;
     ml_tls.guard++;
+    ml_control_wake_open();   /* before the thread: ml_collector_wake may be asked at once */
     pthread_sigmask(SIG_SETMASK, &all, &old);   /* the new thread inherits a full mask */
     if (pthread_create(&thread, &attr, collector_main, NULL) != 0) atomic_store(&thread_running, false);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     ml_tls.guard--;
     pthread_attr_destroy(&attr);
+}
+
+/* A thread that needs the collector now (ml_capture.c: libunwind wanted): false when no collector runs
+ * to be woken. */
+bool ml_collector_wake(void) {
+    return atomic_load(&thread_running) && ml_control_wake();
 }
 
 /* ---- live blocks at exit ---- */

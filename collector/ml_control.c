@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -19,6 +20,31 @@
 
 static int listen_fd = -1;
 static char socket_path[4200];
+/* An eventfd that ml_control_wake writes to interrupt the wait of ml_control_serve (the collector's
+ * only sleep): a thread that needs the collector now, not at its next period. */
+static int wake_fd = -1;
+
+bool ml_control_wake_open(void) {
+    if (wake_fd >= 0) syscall(SYS_close, wake_fd);   /* a fork child's copy of the parent's, or a stopped collector's */
+    int fd = (int)syscall(SYS_eventfd2, 0, EFD_CLOEXEC | EFD_NONBLOCK);
+    wake_fd = fd >= 0 ? ml_fd_high(fd) : -1;
+    return wake_fd >= 0;
+}
+
+bool ml_control_wake(void) {
+    int fd = wake_fd;
+    if (fd < 0) return false;
+    /* still ours? A program that closes every descriptor it did not open (a daemon) may have closed
+     * it; the number is then most likely free, and written to, it would be the program's */
+    char link[32] = "/proc/self/fd/", target[32];
+    link[14 + ml_fmt_u64(link + 14, (uint64_t)fd)] = 0;
+    long n = syscall(SYS_readlink, link, target, sizeof target - 1);
+    if (n <= 0) return false;
+    target[n] = 0;
+    if (strcmp(target, "anon_inode:[eventfd]") != 0) return false;
+    uint64_t one = 1;
+    return syscall(SYS_write, fd, &one, sizeof one) == (long)sizeof one;
+}
 
 void ml_reply_raw(struct ml_reply *r, const char *s) {
     size_t n = strlen(s);
@@ -102,16 +128,20 @@ static void serve_one(int client, ml_control_handler *handler) {
     ml_write_all(client, reply.text, reply.len);
 }
 
-void ml_control_serve(uint64_t ns, ml_control_handler *handler) {
-    uint64_t deadline = ml_monotonic_ns() + ns;
-    if (listen_fd < 0) { ml_sleep_ns(ns); return; }
+bool ml_control_serve(uint64_t deadline, ml_control_handler *handler) {
     for (;;) {
         uint64_t now = ml_monotonic_ns();
-        if (now >= deadline) return;
-        struct pollfd p = { listen_fd, POLLIN, 0 };
-        int ready = poll(&p, 1, (int)((deadline - now + 999999) / 1000000));
-        if (ready < 0 && errno != EINTR) { ml_sleep_ns(deadline - now); return; }
+        if (now >= deadline) return false;
+        struct pollfd p[2] = { { wake_fd, POLLIN, 0 }, { listen_fd, POLLIN, 0 } };   /* negative: ignored */
+        int ready = poll(p, 2, (int)((deadline - now + 999999) / 1000000));
+        if (ready < 0 && errno != EINTR) { ml_sleep_ns(deadline - now); return false; }
         if (ready <= 0) continue;
+        if (p[0].revents & POLLIN) {
+            uint64_t count;
+            (void)!syscall(SYS_read, wake_fd, &count, sizeof count);
+            return true;
+        }
+        if (!(p[1].revents & POLLIN)) continue;
         int client = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
         if (client < 0) continue;
         int flags = fcntl(client, F_GETFL);

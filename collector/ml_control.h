@@ -17,8 +17,13 @@ typedef void ml_control_handler(const char *command, struct ml_reply *reply);
 
 /* Creates <dir>/memlens.<pid>.sock; false if it could not (tracking goes on without it). */
 bool ml_control_open(const char *dir);
-/* Sleeps up to `ns`, serving requests meanwhile. Returns early never: the period stays the period. */
-void ml_control_serve(uint64_t ns, ml_control_handler *handler);
+/* Waits until `deadline` (ml_monotonic_ns), serving requests meanwhile; true when ml_control_wake
+ * ended the wait early (the caller does what it was woken for, then waits again until the deadline). */
+bool ml_control_serve(uint64_t deadline, ml_control_handler *handler);
+/* The wake-up descriptor: created by the thread that starts the collector, before it starts (a
+ * previous one closed); ml_control_wake (any thread) is false when it cannot wake the collector. */
+bool ml_control_wake_open(void);
+bool ml_control_wake(void);
 /* Closes the socket; remove_file unlinks it (not in a fork child: the file is the parent's). */
 void ml_control_close(bool remove_file);
 /* Removes the socket file only (any thread; the collector thread keeps its descriptor). */

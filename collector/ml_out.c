@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -28,17 +27,6 @@ static char name[96];
 static unsigned seq;
 static char buf[BUF_CAP];
 static size_t used;
-
-static int move_high(int low) {
-    struct rlimit rl;
-    long floor = 512;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (long)rl.rlim_cur > 64)
-        floor = (long)rl.rlim_cur - 32 < floor ? (long)rl.rlim_cur - 32 : floor;
-    int high = (int)syscall(SYS_fcntl, low, F_DUPFD_CLOEXEC, floor);
-    if (high < 0) return low;
-    syscall(SYS_close, low);
-    return high;
-}
 
 bool ml_out_open(const char *dir) {
     if (syscall(SYS_mkdirat, AT_FDCWD, dir, 0700) != 0 && errno != EEXIST) {
@@ -61,7 +49,7 @@ bool ml_out_open(const char *dir) {
     seq--;
     syscall(SYS_close, dfd);
     if (f < 0) { ml_stderr("cannot create a stream file in", dir, "- the program runs untracked"); return true; }
-    fd = move_high(f);
+    fd = ml_fd_high(f);
     struct stat st;
     if (fstat(fd, &st) != 0) { syscall(SYS_close, fd); fd = -1; return true; }
     file_dev = st.st_dev;

@@ -204,8 +204,11 @@ void ml_maps_live(uint64_t *anon_bytes, uint64_t *file_bytes);
  * address is trim_at among the first few; returns the number stored, and their ml_stack_chain in
  * *chain (not NULL). */
 unsigned ml_capture(uintptr_t *frames, const struct ml_origin *origin, uintptr_t trim_at, uint64_t *chain);
-/* Loads libunwind (RTLD_LOCAL) for ml_capture's fallback: from the shim's constructor, not tracked. */
+/* Loads libunwind (RTLD_LOCAL) for ml_capture's fallback, not tracked: the collector thread, when a
+ * capture first needs it (ml_capture_serve_load), or a unit test. */
 void ml_capture_load(void);
+void ml_capture_serve_load(void);   /* the collector, woken: loads libunwind if a capture asked for it */
+bool ml_collector_wake(void);       /* ml_collector.c: wakes the collector thread; false if none runs */
 
 /* ---- sampled mode (ml_track.c) ----
  * Poisson sampling by bytes, as tcmalloc and jemalloc do: each thread counts allocated bytes down

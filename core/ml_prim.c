@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,6 +34,17 @@ uint64_t ml_monotonic_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
 void ml_sleep_ns(uint64_t ns) {
     struct timespec ts = { .tv_sec = (time_t)(ns / 1000000000ull), .tv_nsec = (long)(ns % 1000000000ull) };
     while (syscall(SYS_nanosleep, &ts, &ts) != 0 && errno == EINTR) {}
+}
+
+int ml_fd_high(int low) {
+    struct rlimit rl;
+    long floor = 512;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (long)rl.rlim_cur > 64)
+        floor = (long)rl.rlim_cur - 32 < floor ? (long)rl.rlim_cur - 32 : floor;
+    int high = (int)syscall(SYS_fcntl, low, F_DUPFD_CLOEXEC, floor);
+    if (high < 0) return low;
+    syscall(SYS_close, low);
+    return high;
 }
 
 pid_t ml_gettid(void) { return (pid_t)syscall(SYS_gettid); }

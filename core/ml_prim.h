@@ -17,6 +17,9 @@ uint64_t ml_monotonic_ns(void);
 void ml_sleep_ns(uint64_t ns);
 pid_t ml_gettid(void);
 
+/* Moves a descriptor of ours high (above the range programs use and dup2 onto), close-on-exec:
+ * returns the new one (the old is closed), or `low` itself when it cannot. */
+int ml_fd_high(int low);
 /* Files: raw syscalls, errno-style negative returns. */
 ssize_t ml_write_all(int fd, const void *data, size_t len);     /* bytes written or -errno */
 ssize_t ml_read_file(const char *path, char *buf, size_t cap); /* reads up to cap-1 bytes, NUL-terminates */

@@ -835,9 +835,6 @@ EXPORT int pthread_create(pthread_t *thread, const pthread_attr_t *attr, void *(
 
 __attribute__((constructor(101))) static void shim_start(void) {
     NEED(malloc);
-    ml_tls.guard++;   /* ld.so's allocations for it are not the program's */
-    ml_capture_load();
-    ml_tls.guard--;
     ml_collector_start();
     started();
 }
