@@ -98,14 +98,15 @@ def build_workloads(cache, need_lsan):
     gen = os.path.join(HERE, "gen_sites.py")
     if newer(sites_c, gen):
         run_build([sys.executable, gen, sites_c, "5000"])
-    sources = {"churn": os.path.join(HERE, "churn.c"), "sites": sites_c, "live": os.path.join(HERE, "live.c")}
+    sources = {"churn": os.path.join(HERE, "churn.c"), "sites": sites_c, "live": os.path.join(HERE, "live.c"),
+               "empty": os.path.join(HERE, "empty.c")}
     bins = {}
     for name, src in sources.items():
         out = os.path.join(cache, name)
         if newer(out, src):
             run_build(["gcc", "-O2", "-pthread", "-o", out, src])
         bins[name] = out
-        if need_lsan:
+        if need_lsan and name != "empty":
             lout = out + "-lsan"
             if newer(lout, src):
                 run_build(["clang", "-O2", "-pthread", "-fsanitize=leak", "-o", lout, src])
@@ -423,6 +424,26 @@ def count_instructions(chosen, bins, lib, args, memlens_env):
     return 1 if failed else 0
 
 
+def measure_startup(bins, lib, scratch, memlens_env, sample, rounds, timeout, log_path, cpus, tools):
+    """Median per-round extra wall time (ms) of each memlens tool over the plain run of bench/empty.c."""
+    if not tools:
+        return None
+    w = Workload("empty", "an empty program", "empty", [], [])
+    times = {t: [] for t in ["plain"] + tools}
+    for _ in range(rounds):
+        for t in times:
+            outdir = tempfile.mkdtemp(prefix="startup-" + t + "-", dir=scratch)
+            argv, env = tool_command(t, w, bins, lib, outdir, False, memlens_env, sample)
+            seconds, _cpu, rc, _rss, timed_out = run_once(argv, env, timeout, log_path, cpus=cpus)
+            shutil.rmtree(outdir, ignore_errors=True)
+            if rc != 0 or timed_out:
+                return None
+            times[t].append(seconds)
+    plain = times.pop("plain")
+    return (statistics.median(plain) * 1000,
+            {t: statistics.median(x - p for x, p in zip(v, plain)) * 1000 for t, v in times.items()})
+
+
 def main():
     ap = argparse.ArgumentParser(prog="bench/run", description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, help="runs per tool and workload (default 5; 3 with --quick)")
@@ -505,6 +526,8 @@ def main():
     sys.stdout.flush()
 
     summary = []
+    plain_seconds = {}
+    startup = None
     figures = {}   # per workload: median output bytes per tool, memlens map bytes per live block
     failures = []
     started = time.perf_counter()
@@ -584,10 +607,22 @@ def main():
                     human_bytes(statistics.median(r.out_bytes for r in rs)) if t != "plain" else "-",
                     human_bytes(median_or_none([r.maxrss_kib for r in rs], 1024)), "; ".join(note)))
             summary.append((w.name, ratios, paired))
+            plain_seconds[w.name] = base
             sys.stdout.flush()
+        startup = measure_startup(bins, lib, scratch, memlens_env, args.sample, max(runs, 21), args.timeout, log_path,
+                                  cpus, [t for t in ("memlens", "sampled") if t in tools])
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
+    if startup:
+        plain_ms, extra = startup
+        print("startup: an empty program (bench/empty.c), %d interleaved rounds: plain %.2f ms; %s (medians of "
+              "each round's difference): the fixed cost of a traced process, apart from any allocation" % (
+                  max(runs, 21), plain_ms, ", ".join("%s +%.2f ms" % (t, ms) for t, ms in extra.items())))
+        for name, secs in plain_seconds.items():
+            if secs and secs < 0.1 and extra:
+                print("startup: %s runs %.0f ms plain; the fixed cost alone is %s of it" % (
+                    name, secs * 1000, ", ".join("%.1f %% (%s)" % (100 * ms / 1000 / secs, t) for t, ms in extra.items())))
     print()
     print("%-14s %8s %8s %10s %8s   %8s %8s   (wall-time ratios: medians | paired)"
           % ("summary", "memlens", "sampled", "heaptrack", "lsan", "memlens", "sampled"))
