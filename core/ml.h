@@ -107,6 +107,7 @@ const struct ml_site *ml_site_get(uint32_t id); /* NULL while the id is being pu
 
 /* Thread slots. Counters are written only by the owning thread (relaxed stores) and read by the collector. */
 struct ml_thread *ml_thread_self(void);        /* registers the calling thread on first use */
+bool ml_thread_is_shared(const struct ml_thread *t);   /* the overflow slot that several threads share */
 /* Called on a registered thread as it exits, with its ml_thread (set once, by the shim, before any
  * thread can exit registered). */
 extern void (*ml_thread_exit_hook)(const struct ml_thread *thread);
@@ -149,8 +150,10 @@ bool ml_live_insert_hashed(uintptr_t ptr, uint64_t hash, uint64_t size, uint32_t
 bool ml_live_remove(uintptr_t ptr, uint64_t *size, uint32_t *site); /* true if it was there */
 typedef void ml_live_visit(uintptr_t ptr, uint64_t size, uint32_t site, void *arg);
 void ml_live_foreach(ml_live_visit *visit, void *arg);                /* locks one shard at a time */
-void ml_live_lock_all(void);
+void ml_live_lock_all(void);                                          /* fork: every shard, solo mode ended */
 void ml_live_unlock_all(void);
+bool ml_live_solo_active(void);   /* for tests: whether one thread now works on the map unlocked (ml_live.c) */
+void ml_live_solo_tune(unsigned base, unsigned max_shift);   /* for tests: locked operations before a takeover */
 uint64_t ml_live_memory_bytes(void);                                  /* tracker memory used by the map */
 /* A hint, given before other work: starts loading the slot ml_live_insert(ptr) will probe first.
  * Returns ml_live_hash(ptr), for ml_live_insert_hashed. */

@@ -273,6 +273,8 @@ void ml_threads_roots(ml_roots_visit *visit, void *arg) {
         if (atomic_load_explicit(&threads[i].state, memory_order_acquire) == SLOT_LIVE) visit(&threads[i].roots, arg);
 }
 
+bool ml_thread_is_shared(const struct ml_thread *t) { return t == &shared_thread; }
+
 struct ml_thread *ml_thread_self(void) {
     struct ml_thread *t = ml_tls.thread;
     if (__builtin_expect(t != NULL, 1)) return t;
