@@ -260,6 +260,7 @@ def dir_bytes(path):
 # heaptrack_interpret has been seen to grow past 18 GiB on the `sites` workload (24 GiB machine,
 # shared with others): heaptrack's runs get an address-space limit and fail instead.
 HEAPTRACK_AS_LIMIT = 4 << 30
+LIB_COPIES = 3
 GNU_TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
 
 
@@ -424,16 +425,16 @@ def count_instructions(chosen, bins, lib, args, memlens_env):
     return 1 if failed else 0
 
 
-def measure_startup(bins, lib, scratch, memlens_env, sample, rounds, timeout, log_path, cpus, tools):
+def measure_startup(bins, libs, scratch, memlens_env, sample, rounds, timeout, log_path, cpus, tools):
     """Median per-round extra wall time (ms) of each memlens tool over the plain run of bench/empty.c."""
     if not tools:
         return None
     w = Workload("empty", "an empty program", "empty", [], [])
     times = {t: [] for t in ["plain"] + tools}
-    for _ in range(rounds):
+    for i in range(rounds):
         for t in times:
             outdir = tempfile.mkdtemp(prefix="startup-" + t + "-", dir=scratch)
-            argv, env = tool_command(t, w, bins, lib, outdir, False, memlens_env, sample)
+            argv, env = tool_command(t, w, bins, libs[i % len(libs)], outdir, False, memlens_env, sample)
             seconds, _cpu, rc, _rss, timed_out = run_once(argv, env, timeout, log_path, cpus=cpus)
             shutil.rmtree(outdir, ignore_errors=True)
             if rc != 0 or timed_out:
@@ -508,11 +509,20 @@ def main():
     tools = [t for t in TOOLS if t not in missing]
 
     scratch = tempfile.mkdtemp(prefix="memlens-bench-")
+    # The library is run from LIB_COPIES copies, one after the other round by round: on the VMs this
+    # was measured on, one file of a library ran a malloc/free loop 50 % slower than byte-identical
+    # copies of it (and as fast once its pages were evicted and read again): where a file's pages sit
+    # in memory changes its speed. Rotating copies spreads that over the rounds instead of drawing once.
+    libs = []
+    for k in range(LIB_COPIES):
+        copy = os.path.join(scratch, "libmemlens.%d.so" % k)
+        shutil.copyfile(lib, copy)
+        libs.append(copy)
     log_path = os.path.join(scratch, "programs.log")
     print("# memlens bench  %s  %s, %d cores, %s"
           % (datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), platform.node(), os.cpu_count(), platform.release()))
     print("# sampled = memlens with MEMLENS_SAMPLE=%s%s" % (args.sample, "; every run pinned to CPUs " + args.pin if args.pin else ""))
-    print("# library: %s (%s)%s" % (lib, lib_kind,
+    print("# library: %s (%s; run from %d copies, rotated by round)%s" % (lib, lib_kind, LIB_COPIES,
                                     "  env: " + " ".join("%s=%s" % kv for kv in memlens_env.items()) if memlens_env else ""))
     print("# median of %d interleaved runs%s; ratio = tool median / plain median; paired = median of each round's "
           "tool run / plain run (the two run back to back); "
@@ -544,7 +554,7 @@ def main():
                     if t in broken:
                         continue
                     outdir = tempfile.mkdtemp(prefix=t + "-", dir=scratch)
-                    argv, env = tool_command(t, w, bins, lib, outdir, args.quick, memlens_env, args.sample)
+                    argv, env = tool_command(t, w, bins, libs[i % len(libs)], outdir, args.quick, memlens_env, args.sample)
                     seconds, cpu, rc, rss, timed_out = run_once(argv, env, args.timeout, log_path,
                                                            HEAPTRACK_AS_LIMIT if t == "heaptrack" else None, cpus)
                     out = dir_bytes(outdir)
@@ -609,7 +619,7 @@ def main():
             summary.append((w.name, ratios, paired))
             plain_seconds[w.name] = base
             sys.stdout.flush()
-        startup = measure_startup(bins, lib, scratch, memlens_env, args.sample, max(runs, 21), args.timeout, log_path,
+        startup = measure_startup(bins, libs, scratch, memlens_env, args.sample, max(runs, 21), args.timeout, log_path,
                                   cpus, [t for t in ("memlens", "sampled") if t in tools])
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
