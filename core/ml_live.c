@@ -11,9 +11,9 @@
  *
  * Solo mode: while one thread does all the work on the map, it works without the shard locks, whose
  * locked exchanges were ~3 % of full-mode churn's time (a cpu-clock profile, churn 1M 1 12: the map's
- * insert 19 ms less of 685 ms a run) and 10-18 % of a bare malloc/free loop's. A thread takes solo mode when its sampled locked operations show no other
- * thread at work (after_locked; exponential backoff each time solo mode ends), under every shard lock
- * so that no locked operation is in flight. Anything else that touches the map (another thread's
+ * insert 19 ms less of 685 ms a run) and 10-18 % of a bare malloc/free loop's. A thread takes solo
+ * mode when its sampled locked operations show no other thread at work (after_locked; exponential
+ * backoff each time solo mode ends), under every shard lock so that no locked operation is in flight. Anything else that touches the map (another thread's
  * allocation or free, the collector's walks at exit or for `dump`, fork's handlers) first ends it:
  * sets solo_revoked, runs membarrier(2) (PRIVATE_EXPEDITED: every running thread of the process
  * passes a full barrier), waits until the solo thread is out of any unlocked operation, and only then

@@ -596,10 +596,14 @@ void _Unwind_Resume(void *exception) {
     abort();
 }
 
+/* real_<name>, the definition ours hides, found at the first call. */
+#define NEXT_FUNCTION(name) \
+    do { if (UNLIKELY(!real_##name)) real_##name = (__typeof__(real_##name))next_function(#name); } while (0)
+
 #define KIND_WRAPPER(ret, name, kind, params, args) \
     static ret(*real_##name) params; \
     EXPORT ret name params { \
-        if (UNLIKELY(!real_##name)) real_##name = (ret(*) params)next_function(#name); \
+        NEXT_FUNCTION(name); \
         KIND_SCOPE(kind); \
         return real_##name args; \
     }
@@ -619,7 +623,7 @@ EXPORT int asprintf(char **out, const char *fmt, ...) {
     va_start(ap, fmt);
     int rc;
     {
-        if (UNLIKELY(!real_vasprintf)) real_vasprintf = (int (*)(char **, const char *, va_list))next_function("vasprintf");
+        NEXT_FUNCTION(vasprintf);
         KIND_SCOPE(ML_KIND_ASPRINTF);
         rc = real_vasprintf(out, fmt, ap);   /* not our vasprintf: one scope a frame */
     }
@@ -635,7 +639,7 @@ static __attribute__((noinline)) char *realpath_alloc(const char *path, uintptr_
     return real_realpath(path, NULL);
 }
 EXPORT char *realpath(const char *path, char *resolved) {
-    if (UNLIKELY(!real_realpath)) real_realpath = (char *(*)(const char *, char *))next_function("realpath");
+    NEXT_FUNCTION(realpath);
     if (resolved) return real_realpath(path, resolved);   /* the caller's buffer: only scratch space is allocated */
     return realpath_alloc(path, CALLER);
 }
