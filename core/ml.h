@@ -148,6 +148,9 @@ bool ml_live_init(void);
 bool ml_live_insert(uintptr_t ptr, uint64_t size, uint32_t site);   /* true on error (out of memory) */
 bool ml_live_insert_hashed(uintptr_t ptr, uint64_t hash, uint64_t size, uint32_t site);   /* hash: ml_live_hash(ptr) */
 bool ml_live_remove(uintptr_t ptr, uint64_t *size, uint32_t *site); /* true if it was there */
+/* ml_live_remove, and release(ptr) (glibc's free) called once, before or after the removal, so that no
+ * other thread can insert ptr before it is removed; the table operation runs under ml_tls.guard. */
+bool ml_live_remove_then(uintptr_t ptr, void (*release)(void *), uint64_t *size, uint32_t *site);
 typedef void ml_live_visit(uintptr_t ptr, uint64_t size, uint32_t site, void *arg);
 void ml_live_foreach(ml_live_visit *visit, void *arg);                /* locks one shard at a time */
 void ml_live_lock_all(void);                                          /* fork: every shard, solo mode ended */

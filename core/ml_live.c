@@ -310,6 +310,37 @@ bool ml_live_remove(uintptr_t ptr, uint64_t *size, uint32_t *site) {
     return found;
 }
 
+/* The solo thread releases the block first (glibc's free then runs while the slot's cache line
+ * loads: churn 1M, 31 interleaved rounds, 3 % less time), which no other thread can see before the
+ * removal: another thread's insert of the same address, once glibc hands it out again, waits for solo
+ * mode to end, that is for this operation. The release runs under the guard then, so that a signal
+ * handler's allocation meanwhile is not tracked: its insert could not wait for solo mode to end (this
+ * thread holds it). Otherwise the block is released after it is removed, as the order must be when
+ * other threads may reuse the address at once, and outside the guard. */
+bool ml_live_remove_then(uintptr_t ptr, void (*release)(void *), uint64_t *size, uint32_t *site) {
+    uint64_t h = ml_live_hash(ptr);
+    struct shard *s = shard_of(ptr, h);
+    bool found = false;
+    ml_tls.guard++;
+    if (solo_enter()) {
+        __builtin_prefetch(&s->slots[(uint32_t)h & s->mask], 1);
+        release((void *)ptr);
+        if (s->count) found = remove_from(s, ptr, h, size, site);
+        solo_leave();
+        ml_tls.guard--;
+        return found;
+    }
+    if (__atomic_load_n(&s->count, __ATOMIC_RELAXED)) {   /* an empty shard: as in ml_live_remove */
+        lock_shard(s);
+        found = remove_from(s, ptr, h, size, site);
+        ml_spin_unlock(&s->lock);
+        after_locked();
+    }
+    ml_tls.guard--;
+    release((void *)ptr);
+    return found;
+}
+
 void ml_live_foreach(ml_live_visit *visit, void *arg) {
     for (unsigned w = 0; w < ML_LIVE_SHARDS / 64; w++) {
         for (uint64_t bits = atomic_load_explicit(&used_shards[w], memory_order_acquire); bits; bits &= bits - 1) {

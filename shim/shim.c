@@ -384,8 +384,16 @@ static inline bool surely_unrecorded(const void *p) {
     return !ml_sample_placed((uintptr_t)p) && !atomic_load_explicit(&real.gate, memory_order_relaxed);
 }
 
+static void free_real(void *p) { real.free(p); }
 SLOW void free_recorded(void *p) {
     __builtin_prefetch((const char *)p - 16);   /* glibc's chunk header, which its free reads after our lookup */
+    if (!ml_config.sample_rate) {   /* full mode: a block the map does not hold is glibc's own */
+        struct release r = { false, 0, 0 };
+        if (tracking()) r.tracked = ml_live_remove_then((uintptr_t)p, free_real, &r.size, &r.site);
+        else real.free(p);
+        release_commit(r, p);
+        return;
+    }
     struct release r = release_begin(p);
     if (!r.tracked) free_unrecorded(p);
     else if (!keep_placed(p)) real.free(p);

@@ -134,6 +134,37 @@ static void *solo_walker(void *arg) {
     return NULL;
 }
 
+/* ml_live_remove_then's release: counted, with what it was given and whether the block was still in
+ * the map then (solo mode releases first) */
+static unsigned solo_released;
+static uintptr_t released_ptr;
+static int released_guard;
+static void release_counted(void *p) {
+    solo_released++;
+    released_ptr = (uintptr_t)p;
+    released_guard = ml_tls.guard;
+}
+
+Test(live, remove_then_releases_once) {
+    ml_live_init();
+    ml_tls.thread = NULL;   /* no solo mode for a thread the map does not know */
+    cr_assert_not(ml_live_insert(0x61000, 24, 5));
+    uint64_t size = 0;
+    uint32_t site = 0;
+    cr_assert(ml_live_remove_then(0x61000, release_counted, &size, &site));
+    cr_assert_eq(size, 24);
+    cr_assert_eq(site, 5);
+    cr_assert_eq(solo_released, 1);
+    cr_assert_eq(released_ptr, 0x61000);
+    cr_assert_eq(released_guard, 0, "outside solo mode the release runs outside the guard");
+    cr_assert_eq(ml_tls.guard, 0);
+    cr_assert_not(ml_live_remove_then(0x61000, release_counted, &size, &site), "gone");
+    cr_assert_eq(solo_released, 2, "a block the map does not hold is released too");
+    cr_assert_not(ml_live_remove_then(0x7123450, release_counted, &size, &site), "an empty shard");
+    cr_assert_eq(solo_released, 3);
+    solo_released = 0;
+}
+
 Test(live, solo_mode_against_visitors) {
     ml_live_init();
     ml_live_solo_tune(256, 0);
@@ -146,6 +177,15 @@ Test(live, solo_mode_against_visitors) {
         cr_assert(ml_live_remove(0x30000000 + (uintptr_t)i * 16, &size, &site));
     }
     cr_assert(ml_live_solo_active(), "one thread at work: solo (membarrier is available here)");
+    {   /* in solo mode the block is released first, under the guard */
+        cr_assert_not(ml_live_insert(0x62000, 8, 1));
+        uint64_t size;
+        uint32_t site;
+        cr_assert(ml_live_remove_then(0x62000, release_counted, &size, &site));
+        cr_assert_eq(released_guard, 1);
+        cr_assert_eq(ml_tls.guard, 0);
+        solo_released = 0;
+    }
     pthread_t freer, walker, walker2;   /* two walkers: one can find solo mode ending while the other ends it */
     cr_assert_eq(pthread_create(&freer, NULL, solo_freer, NULL), 0);
     cr_assert_eq(pthread_create(&walker, NULL, solo_walker, NULL), 0);
@@ -157,7 +197,10 @@ Test(live, solo_mode_against_visitors) {
             uint64_t size;
             uint32_t site;
             uint32_t j = i - 64;
-            cr_assert(ml_live_remove(solo_ptr(j), &size, &site), "own block %u", j);
+            unsigned before = solo_released;
+            cr_assert(ml_live_remove_then(solo_ptr(j), release_counted, &size, &site), "own block %u", j);
+            cr_assert_eq(solo_released, before + 1, "released once");
+            cr_assert_eq(released_ptr, solo_ptr(j));
             cr_assert_eq(size, j % 977);
             cr_assert_eq(site, solo_site(solo_ptr(j)));
         }
