@@ -1,12 +1,11 @@
 /* ml_live.c — the live-pointer map: every tracked heap block, address -> (size, site).
  *
- * ML_LIVE_SHARDS independent open-addressing tables (linear probing, backward-shift deletion, no
- * tombstones), each behind its own spinlock, so any thread can free what another allocated, with no
- * global lock; shards are grouped by address region so that threads working in their own malloc
- * arenas do not even share cache lines (see shard_of). An entry is 16 bytes:
- * the address and a packed word (size: 44 bits, site: 20 bits); tables grow at 3/4 load, so the map
- * costs 21–43 bytes per live block (a table is between 3/8 and 3/4 full once it has grown). Table memory
- * comes from ml_os_alloc, never from the host's malloc.
+ * ML_LIVE_SHARDS independent cuckoo hash tables of 4-slot buckets (below, at place), each behind its
+ * own spinlock, so any thread can free what another allocated, with no global lock; shards are grouped
+ * by address region so that threads working in their own malloc arenas do not even share cache lines
+ * (see shard_of). An entry is 16 bytes: the address and a packed word (size: 44 bits, site: 20 bits);
+ * tables grow at 7/8 load, so the map costs 18–37 bytes per live block (a table is between 7/16 and
+ * 7/8 full once it has grown). Table memory comes from ml_os_alloc, never from the host's malloc.
  * Each shard's fields are protected by its `lock`, except in solo mode (below).
  *
  * Solo mode: while one thread does all the work on the map, it works without the shard locks, whose
@@ -36,13 +35,16 @@
 #define SITE_MASK ((1ull << 20) - 1)
 #define MAX_SIZE ((1ull << SIZE_BITS) - 1)
 
-struct entry { uintptr_t ptr; uint64_t packed; };
+/* A bucket is one cache line: four addresses (0: free) and their packed words. */
+#define BUCKET_SLOTS 4
+struct bucket { uintptr_t ptr[BUCKET_SLOTS]; uint64_t packed[BUCKET_SLOTS]; } __attribute__((aligned(64)));
 
 struct shard {
     ml_spin lock;
     uint32_t count;
-    uint32_t mask;           /* capacity - 1; 0 when no table yet */
-    struct entry *slots;
+    uint32_t mask;           /* buckets - 1 */
+    uint32_t limit;          /* count that makes the table grow: 7/8 of its slots */
+    struct bucket *buckets;  /* NULL: no table yet */
 } __attribute__((aligned(64)));
 
 static struct shard shards[ML_LIVE_SHARDS];
@@ -52,8 +54,8 @@ static struct shard shards[ML_LIVE_SHARDS];
 static _Atomic uint64_t used_shards[ML_LIVE_SHARDS / 64];
 static _Atomic uint64_t table_bytes;
 /* First tables of every shard, contiguous so that a small heap touches few pages. */
-#define FIRST_CAP 16
-static struct entry first_tables[ML_LIVE_SHARDS][FIRST_CAP];
+#define FIRST_BUCKETS 4
+static struct bucket first_tables[ML_LIVE_SHARDS][FIRST_BUCKETS];
 
 /* A shard is chosen by the 64 MiB region of the address (glibc gives each thread's arena its own
  * regions) and then by the address: blocks that one thread allocates and frees stay in a group of
@@ -195,32 +197,91 @@ void ml_live_solo_tune(unsigned base, unsigned max_shift) {
     takeover_max_shift = max_shift;
 }
 
-static bool grow(struct shard *s) {
-    uint32_t old_cap = s->mask ? s->mask + 1 : 0;
-    if (!old_cap) {
-        size_t k = (size_t)(s - shards);
-        __atomic_store_n(&s->slots, first_tables[k], __ATOMIC_RELAXED);
-        __atomic_store_n(&s->mask, FIRST_CAP - 1, __ATOMIC_RELAXED);
-        atomic_fetch_add_explicit(&table_bytes, FIRST_CAP * sizeof(struct entry), memory_order_relaxed);
-        atomic_fetch_or_explicit(&used_shards[k / 64], 1ull << (k % 64), memory_order_release);
+/* Bucketed cuckoo hashing: an address lives in one of two buckets chosen by its hash, so a lookup
+ * reads at most two cache lines (both prefetched ahead on the hot paths) and a removal only clears
+ * its slot. An insert takes a free slot of either bucket, or moves an occupant to its other bucket,
+ * and so on (a bounded walk); the table doubles at 7/8 load or when the walk fails. Linear probing
+ * with backward-shift deletion, before, walked and shifted clusters at up to 3/4 load (churn 1M, 41
+ * interleaved rounds: 5 % less time in all now; live-1m's map 33.6 -> 19.4 bytes a block). */
+/* An entry's buckets are b and b ^ other_of(h): either one gives the other; they differ unless the table
+ * has one bucket. */
+static inline uint32_t bucket_one(uint64_t h, uint32_t mask) { return (uint32_t)h & mask; }
+static inline uint32_t other_of(uint64_t h, uint32_t mask) { return ((uint32_t)(h >> 20) | 1) & mask; }
+static inline uint32_t bucket_two(uint64_t h, uint32_t mask) { return bucket_one(h, mask) ^ other_of(h, mask); }
+#define MAX_KICKS 128
+
+static inline bool put_free(struct bucket *bk, uintptr_t ptr, uint64_t packed) {
+    for (unsigned i = 0; i < BUCKET_SLOTS; i++)
+        if (!bk->ptr[i]) {
+            bk->ptr[i] = ptr;
+            bk->packed[i] = packed;
+            return true;
+        }
+    return false;
+}
+
+/* Places an address known not to be in the table; false when the walk failed: (*ptr, *packed) is then
+ * an entry (maybe another) still to be placed. The walk puts the entry in hand into a full bucket in
+ * place of one of its entries (a different slot each step), which then goes to its other bucket. */
+static bool place(struct bucket *buckets, uint32_t mask, uintptr_t *ptr, uint64_t *packed) {
+    uint64_t h = ml_live_hash(*ptr);
+    uint32_t b = bucket_one(h, mask);
+    if (put_free(&buckets[b], *ptr, *packed) || put_free(&buckets[bucket_two(h, mask)], *ptr, *packed)) return true;
+    for (unsigned kick = 0; kick < MAX_KICKS; kick++) {
+        struct bucket *bk = &buckets[b];
+        unsigned i = kick % BUCKET_SLOTS;
+        uintptr_t p = bk->ptr[i];
+        uint64_t v = bk->packed[i];
+        bk->ptr[i] = *ptr;
+        bk->packed[i] = *packed;
+        *ptr = p;
+        *packed = v;
+        b ^= other_of(ml_live_hash(p), mask);
+        if (put_free(&buckets[b], p, v)) return true;
+    }
+    return false;
+}
+
+/* Rebuilds the shard's table with at least `want` buckets, holding its entries and (extra_ptr,
+ * extra_packed) when extra_ptr is not 0. true when out of memory (the table is then unchanged, and the
+ * extra entry not placed). */
+static bool rebuild(struct shard *s, uint32_t want, uintptr_t extra_ptr, uint64_t extra_packed) {
+    uint32_t old_n = s->buckets ? s->mask + 1 : 0;
+    for (uint32_t n = want; n <= (1u << 28); n *= 2) {
+        struct bucket *t = ml_os_alloc((size_t)n * sizeof *t);
+        if (!t) return true;
+        bool ok = true;
+        for (uint32_t b = 0; ok && b < old_n; b++)
+            for (unsigned i = 0; ok && i < BUCKET_SLOTS; i++) {
+                uintptr_t p = s->buckets[b].ptr[i];
+                uint64_t v = s->buckets[b].packed[i];
+                if (p) ok = place(t, n - 1, &p, &v);
+            }
+        uintptr_t xp = extra_ptr;   /* a failed walk leaves another entry in hand */
+        uint64_t xv = extra_packed;
+        if (ok && xp) ok = place(t, n - 1, &xp, &xv);
+        if (!ok) {   /* very unlikely: twice as many buckets */
+            ml_os_free(t, (size_t)n * sizeof *t);
+            continue;
+        }
+        if (s->buckets && s->buckets != first_tables[s - shards]) ml_os_free(s->buckets, (size_t)old_n * sizeof *s->buckets);
+        atomic_fetch_add_explicit(&table_bytes, (uint64_t)(n - old_n) * sizeof(struct bucket), memory_order_relaxed);
+        __atomic_store_n(&s->buckets, t, __ATOMIC_RELAXED);   /* ml_live_prefetch reads them unlocked */
+        __atomic_store_n(&s->mask, n - 1, __ATOMIC_RELAXED);
+        s->limit = n / 8 * BUCKET_SLOTS * 7;
         return false;
     }
-    uint32_t cap = old_cap * 2;
-    if (cap > (1u << 30)) return true;
-    struct entry *slots = ml_os_alloc((size_t)cap * sizeof *slots);
-    if (!slots) return true;
-    for (uint32_t i = 0; i < old_cap; i++) {
-        struct entry e = s->slots[i];
-        if (!e.ptr) continue;
-        uint32_t j = (uint32_t)ml_live_hash(e.ptr) & (cap - 1);
-        while (slots[j].ptr) j = (j + 1) & (cap - 1);
-        slots[j] = e;
-    }
-    if (old_cap != FIRST_CAP) ml_os_free(s->slots, (size_t)old_cap * sizeof *s->slots);
-    atomic_fetch_add_explicit(&table_bytes, (uint64_t)(cap - old_cap) * sizeof(struct entry), memory_order_relaxed);
-    __atomic_store_n(&s->slots, slots, __ATOMIC_RELAXED);   /* ml_live_prefetch reads them unlocked */
-    __atomic_store_n(&s->mask, cap - 1, __ATOMIC_RELAXED);
-    return false;
+    return true;
+}
+
+/* The shard's first table, from first_tables. */
+static void first_table(struct shard *s) {
+    size_t k = (size_t)(s - shards);
+    __atomic_store_n(&s->mask, FIRST_BUCKETS - 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->buckets, first_tables[k], __ATOMIC_RELAXED);
+    s->limit = FIRST_BUCKETS * BUCKET_SLOTS * 7 / 8;
+    atomic_fetch_add_explicit(&table_bytes, sizeof first_tables[k], memory_order_relaxed);
+    atomic_fetch_or_explicit(&used_shards[k / 64], 1ull << (k % 64), memory_order_release);
 }
 
 uint64_t ml_live_prefetch(uintptr_t ptr) {
@@ -228,9 +289,12 @@ uint64_t ml_live_prefetch(uintptr_t ptr) {
     struct shard *s = shard_of(ptr, h);
     /* unlocked, so maybe a table being replaced, or its mask with the other table: a prefetch never
      * faults, and a wrong line only costs the hint */
-    const struct entry *slots = __atomic_load_n(&s->slots, __ATOMIC_RELAXED);
+    const struct bucket *buckets = __atomic_load_n(&s->buckets, __ATOMIC_RELAXED);
     uint32_t mask = __atomic_load_n(&s->mask, __ATOMIC_RELAXED);
-    if (slots) __builtin_prefetch(&slots[(uint32_t)h & mask], 1);
+    if (buckets) {
+        __builtin_prefetch(&buckets[bucket_one(h, mask)], 1);
+        __builtin_prefetch(&buckets[bucket_two(h, mask)], 1);
+    }
     return h;
 }
 
@@ -238,16 +302,50 @@ bool ml_live_insert(uintptr_t ptr, uint64_t size, uint32_t site) {
     return ml_live_insert_hashed(ptr, ml_live_hash(ptr), size, site);
 }
 
+/* The slot holding ptr in its two buckets, or NULL. */
+static inline uintptr_t *find_in(struct shard *s, uintptr_t ptr, uint64_t h, uint64_t **packed) {
+    struct bucket *one = &s->buckets[bucket_one(h, s->mask)];
+    for (unsigned i = 0; i < BUCKET_SLOTS; i++)
+        if (one->ptr[i] == ptr) {
+            *packed = &one->packed[i];
+            return &one->ptr[i];
+        }
+    struct bucket *two = &s->buckets[bucket_two(h, s->mask)];
+    for (unsigned i = 0; i < BUCKET_SLOTS; i++)
+        if (two->ptr[i] == ptr) {
+            *packed = &two->packed[i];
+            return &two->ptr[i];
+        }
+    return NULL;
+}
+
+/* An insert of an address the map holds already (a block freed where memlens did not see it):
+ * the entry is replaced. */
+static __attribute__((noinline)) void replace_in(struct shard *s, uintptr_t ptr, uint64_t h, uint64_t packed) {
+    uint64_t *at;
+    if (find_in(s, ptr, h, &at)) *at = packed;
+}
+static inline bool holds(const struct bucket *bk, uintptr_t ptr) {
+    return (bk->ptr[0] == ptr) | (bk->ptr[1] == ptr) | (bk->ptr[2] == ptr) | (bk->ptr[3] == ptr);
+}
+
 static inline __attribute__((always_inline)) bool insert_in(struct shard *s, uintptr_t ptr, uint64_t h, uint64_t packed) {
-    if ((uint64_t)(s->count + 1) * 4 > (uint64_t)(s->mask + 1) * 3 && grow(s)) return true;
-    uint32_t i = (uint32_t)h & s->mask;
-    while (s->slots[i].ptr && s->slots[i].ptr != ptr) i = (i + 1) & s->mask;
-    if (!s->slots[i].ptr) {
-        __atomic_store_n(&s->count, s->count + 1, __ATOMIC_RELAXED);
-        if (ml_config.sample_rate) filter_add(h, 1);
+    if (__builtin_expect(!s->buckets, 0)) first_table(s);
+    uint32_t b = bucket_one(h, s->mask);
+    struct bucket *one = &s->buckets[b], *two = &s->buckets[b ^ other_of(h, s->mask)];
+    if (__builtin_expect(holds(one, ptr) | holds(two, ptr), 0)) {
+        replace_in(s, ptr, h, packed);
+        return false;
     }
-    s->slots[i].ptr = ptr;
-    s->slots[i].packed = packed;
+    if (__builtin_expect(s->count >= s->limit, 0)) {
+        if (rebuild(s, (s->mask + 1) * 2, ptr, packed)) return true;
+    } else if (!put_free(one, ptr, packed) && !put_free(two, ptr, packed)) {
+        uintptr_t p = ptr;
+        uint64_t v = packed;
+        if (!place(s->buckets, s->mask, &p, &v) && rebuild(s, (s->mask + 1) * 2, p, v)) return true;
+    }
+    __atomic_store_n(&s->count, s->count + 1, __ATOMIC_RELAXED);
+    if (ml_config.sample_rate) filter_add(h, 1);
     return false;
 }
 
@@ -268,25 +366,13 @@ bool ml_live_insert_hashed(uintptr_t ptr, uint64_t h, uint64_t size, uint32_t si
 
 static inline __attribute__((always_inline)) bool remove_from(struct shard *s, uintptr_t ptr, uint64_t h, uint64_t *size, uint32_t *site) {
     if (!s->count) return false;
-    uint32_t i = (uint32_t)h & s->mask;
-    while (s->slots[i].ptr != ptr) {
-        if (!s->slots[i].ptr) return false;
-        i = (i + 1) & s->mask;
-    }
-    *size = s->slots[i].packed >> 20;
-    *site = (uint32_t)(s->slots[i].packed & SITE_MASK);
-    /* backward-shift deletion: move later members of the probe run into the hole */
-    uint32_t hole = i;
-    for (uint32_t j = (i + 1) & s->mask; s->slots[j].ptr; j = (j + 1) & s->mask) {
-        uint32_t home = (uint32_t)ml_live_hash(s->slots[j].ptr) & s->mask;
-        /* entry j may move to hole iff home is not cyclically within (hole, j] */
-        if (((j - home) & s->mask) >= ((j - hole) & s->mask)) {
-            s->slots[hole] = s->slots[j];
-            hole = j;
-        }
-    }
-    s->slots[hole].ptr = 0;
-    s->slots[hole].packed = 0;
+    uint64_t *packed;
+    uintptr_t *at = find_in(s, ptr, h, &packed);
+    if (!at) return false;
+    *size = *packed >> 20;
+    *site = (uint32_t)(*packed & SITE_MASK);
+    *at = 0;
+    *packed = 0;
     __atomic_store_n(&s->count, s->count - 1, __ATOMIC_RELAXED);
     if (ml_config.sample_rate) filter_add(h, -1);
     return true;
@@ -323,7 +409,10 @@ bool ml_live_remove_then(uintptr_t ptr, void (*release)(void *), uint64_t *size,
     bool found = false;
     ml_tls.guard++;
     if (solo_enter()) {
-        __builtin_prefetch(&s->slots[(uint32_t)h & s->mask], 1);
+        if (s->buckets) {
+            __builtin_prefetch(&s->buckets[bucket_one(h, s->mask)], 1);
+            __builtin_prefetch(&s->buckets[bucket_two(h, s->mask)], 1);
+        }
         release((void *)ptr);
         if (s->count) found = remove_from(s, ptr, h, size, site);
         solo_leave();
@@ -346,9 +435,11 @@ void ml_live_foreach(ml_live_visit *visit, void *arg) {
         for (uint64_t bits = atomic_load_explicit(&used_shards[w], memory_order_acquire); bits; bits &= bits - 1) {
             struct shard *s = &shards[w * 64 + (unsigned)__builtin_ctzll(bits)];
             lock_shard(s);
-            for (uint32_t i = 0; s->count && i <= s->mask; i++)
-                if (s->slots[i].ptr)
-                    visit(s->slots[i].ptr, s->slots[i].packed >> 20, (uint32_t)(s->slots[i].packed & SITE_MASK), arg);
+            for (uint32_t b = 0; s->count && b <= s->mask; b++)
+                for (unsigned i = 0; i < BUCKET_SLOTS; i++)
+                    if (s->buckets[b].ptr[i])
+                        visit(s->buckets[b].ptr[i], s->buckets[b].packed[i] >> 20,
+                              (uint32_t)(s->buckets[b].packed[i] & SITE_MASK), arg);
             ml_spin_unlock(&s->lock);
         }
     }

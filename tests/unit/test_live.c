@@ -1,5 +1,5 @@
 /* Unit tests of the live-pointer map (core/ml_live.c): exact sizes and sites through growth,
- * clustered probing and removal in every order; solo mode (one registered thread working unlocked)
+ * cuckoo displacement and removal in every order; solo mode (one registered thread working unlocked)
  * against visitors that end it and let it resume, thousands of times. */
 #include <criterion/criterion.h>
 #include <pthread.h>
@@ -77,6 +77,36 @@ Test(live, many_blocks_grow_and_shrink) {
     cr_assert_eq(t.bytes, expect_bytes);
     cr_assert_lt(ml_live_memory_bytes(), (uint64_t)N * 64, "map memory per block stays bounded");
     free(ptrs);
+}
+
+/* Twelve addresses of one shard whose two buckets, in a shard's first table (4 buckets), are the same
+ * two: the ninth cannot be placed by any walk, so the table must be rebuilt with the entry in hand
+ * (a lost or doubled entry shows in the removals and the walk). The bucket choice is the map's:
+ * h & 3 and (h & 3) ^ (((h >> 20) | 1) & 3), the shard by the 64 MiB region and h >> 60. */
+Test(live, colliding_addresses_force_a_rebuild) {
+    enum { N = 12 };
+    uintptr_t ptrs[N];
+    unsigned n = 0;
+    uint64_t first = 0;
+    for (uintptr_t p = 0x7000000000; n < N; p += 16) {
+        uint64_t h = ml_live_hash(p);
+        if ((h & 3) != 0 || (((h >> 20) | 1) & 3) != 1) continue;
+        if (n == 0) first = h >> 60;
+        else if (h >> 60 != first) continue;
+        ptrs[n++] = p;
+    }
+    cr_assert_lt(ptrs[N - 1] - ptrs[0], (uintptr_t)1 << 26, "one region");
+    for (unsigned i = 0; i < N; i++) cr_assert_not(ml_live_insert(ptrs[i], 100 + i, (uint32_t)(ptrs[i] >> 4) % 1000));
+    struct tally t = { 0, 0 };
+    ml_live_foreach(count, &t);
+    cr_assert_eq(t.blocks, N);
+    for (unsigned i = 0; i < N; i++) {
+        uint64_t size;
+        uint32_t site;
+        cr_assert(ml_live_remove(ptrs[i], &size, &site), "address %u", i);
+        cr_assert_eq(size, 100 + i);
+        cr_assert_not(ml_live_remove(ptrs[i], &size, &site), "once only: %u", i);
+    }
 }
 
 Test(live, huge_size_saturates_not_wraps) {
