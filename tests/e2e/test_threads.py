@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""e2e-threads: 4 producers allocate, 4 consumers free through a queue (threads), 3 runs.
+"""e2e-threads: 4 producers allocate, 4 consumers free through a queue (threads), 3 runs; one
+thread takes the live map's solo mode and another ends it with blocks in flight (solo_handoff), 3 runs.
 
 Asserts exact producer site numbers (4000 allocations and frees, 352000 bytes, nothing live),
 totals (4008 allocations: + one DTV per thread; 4000 frees; 8 blocks live), leaks summary bytes
@@ -22,10 +23,20 @@ def threads(suite, attempt):
              (totals.get("allocated_bytes") or 0) - 352000, totals.get("live_bytes"))
 
 
+def solo_handoff(suite, attempt):
+    outdir, report, leaks, expect = mt.check_program(suite, "solo_handoff")
+    proc = mt.one_process(suite, report, "solo_handoff", "report")
+    totals = proc.get("totals") or {}
+    suite.eq("report totals.live_bytes = everything but the two sites' blocks",
+             (totals.get("allocated_bytes") or 0) - 8400000 - 480000, totals.get("live_bytes"))
+
+
 def main():
     suite = mt.Suite("e2e-threads")
     for attempt in range(1, 4):
         suite.case(f"threads run {attempt}", threads, attempt)
+    for attempt in range(1, 4):
+        suite.case(f"solo_handoff run {attempt}", solo_handoff, attempt)
     suite.finish()
 
 

@@ -7,8 +7,8 @@ emergency pool still allocated) and under memlens.  Asserted:
   valgrind "in use at exit: X bytes in N blocks" == memlens leaks summary.heap {bytes, blocks}
   valgrind "total heap usage: A allocs, F frees, B bytes allocated" == memlens report totals
   {allocations, frees, allocated_bytes}
-and valgrind's numbers equal the expect file's (a check of the derivation itself).  threads:
-counts only (the DTV size depends on the TLS modules loaded, memlens's included).  Not here:
+and valgrind's numbers equal the expect file's (a check of the derivation itself).  threads and
+solo_handoff: counts only (the DTV size depends on the TLS modules loaded, memlens's included).  Not here:
 fork/exec (several processes), dlopen (ld.so's allocations depend on the objects loaded),
 pvalloc (valgrind 3.19 aborts on it), steady (killed).  Skips (77) without valgrind."""
 import os
@@ -80,6 +80,7 @@ def main():
     for name in ("plain_leaks", "stdio_buf", "kinds", "mmap_leaks", "cxx_new", "signal_alloc"):
         suite.case(name, compare, name)
     suite.case("threads (counts only)", compare, "threads", counts_only=True)
+    suite.case("solo_handoff (counts only)", compare, "solo_handoff", counts_only=True)
     suite.finish()
 
 
