@@ -720,8 +720,17 @@ void ml_collector_before_dlclose(void) {
 
 /* ---- fork: hold every lock across fork so the child never inherits one held by a vanished thread ---- */
 
+/* A fork from a signal handler that interrupted memlens on this thread (its guard is up): the
+ * interrupted code may hold any of these locks, and it cannot go on before the handler returns, so
+ * waiting for them would never end. No lock is taken then; the parent goes on as it was, and the
+ * child, whose tables may be half-updated and whose other threads' locks may be held by threads it
+ * does not have, runs untracked (a handler's child usually calls exec or _exit at once). */
+static __thread bool fork_unlocked __attribute__((tls_model("initial-exec")));
+
 static void before_fork(void) {
+    fork_unlocked = ml_tls.guard > 0;
     ml_tls.guard++;
+    if (fork_unlocked) return;
     pthread_mutex_lock(&flush_lock);
     ml_maps_lock();
     ml_live_lock_all();
@@ -729,14 +738,27 @@ static void before_fork(void) {
 }
 
 static void after_fork_parent(void) {
-    ml_sites_unlock();
-    ml_live_unlock_all();
-    ml_maps_unlock();
-    pthread_mutex_unlock(&flush_lock);
+    if (!fork_unlocked) {
+        ml_sites_unlock();
+        ml_live_unlock_all();
+        ml_maps_unlock();
+        pthread_mutex_unlock(&flush_lock);
+    }
+    fork_unlocked = false;
     ml_tls.guard--;
 }
 
 static void after_fork_child(void) {
+    if (fork_unlocked) {
+        fork_unlocked = false;
+        atomic_store(&ml_state, ML_STATE_DISABLED);
+        atomic_store(&thread_running, false);
+        atomic_store(&ml_internal_threads, 0);
+        ml_control_close(false);
+        ml_out_close();   /* the parent's stream, unflushed: what its buffer holds is the parent's */
+        ml_tls.guard--;
+        return;
+    }
     ml_sites_unlock();
     ml_live_unlock_all();
     ml_maps_unlock();

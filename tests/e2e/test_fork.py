@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""e2e-fork: parent and two children leak different amounts (fork_leaks).
+"""e2e-fork: parent and two children leak different amounts (fork_leaks); a signal handler that
+forks while the program is inside memlens (fork_in_handler).
 
 Asserts three streams, each with header and end (reason exit, also for the child that calls
 _exit); children have fork:true, ppid = parent pid and parent = the parent's stream name; exact
@@ -65,9 +66,31 @@ def fork_leaks(suite):
             mt.check_leaks_process(suite, role, leak_procs[0], numbers["leaks"])
 
 
+def fork_in_handler(suite):
+    """A SIGALRM handler forks 100 times while the program mallocs and frees: the run ends (it hung
+    when memlens's fork handlers waited for locks that the interrupted memlens code held), the
+    parent's stream is complete, and every child that has a stream is a complete fork child."""
+    mt.require_tools(suite)
+    outdir, _ = mt.traced_run(suite, [mt.program("fork_in_handler")], "fork-in-handler", timeout=60,
+                              expect_status=0)
+    streams = mt.read_streams(outdir)
+    parents = [s for s in streams if not (s.header or {}).get("fork")]
+    suite.require(len(parents) == 1, f"expected 1 stream without fork:true, got {[s.name for s in parents]}")
+    parent = parents[0]
+    suite.check(len(streams) <= 101, f"at most 100 children: {len(streams)} streams")
+    for stream in streams:
+        mt.check_stream_basics(suite, stream)
+        suite.eq(f"{stream.name}: end reason", "exit", (stream.end or {}).get("reason"))
+        if stream is not parent:
+            suite.eq(f"{stream.name}: header parent", parent.name, (stream.header or {}).get("parent"))
+    report = mt.cli_json(suite, "report", outdir)
+    suite.eq("report: one process per stream", len(streams), len(report["processes"]))
+
+
 def main():
     suite = mt.Suite("e2e-fork")
     suite.case("fork_leaks", fork_leaks)
+    suite.case("fork_in_handler", fork_in_handler)
     suite.finish()
 
 
