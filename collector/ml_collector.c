@@ -749,24 +749,23 @@ static void after_fork_parent(void) {
 }
 
 static void after_fork_child(void) {
+    if (!fork_unlocked) {
+        ml_sites_unlock();
+        ml_live_unlock_all();
+        ml_maps_unlock();
+        pthread_mutex_init(&flush_lock, NULL);
+        ml_threads_after_fork_child(ml_tls.thread);
+    }
+    atomic_store(&thread_running, false);
+    atomic_store(&ml_internal_threads, 0);   /* the collector did not survive the fork */
+    ml_control_close(false);                  /* the parent's socket: ours comes with our collector */
     if (fork_unlocked) {
         fork_unlocked = false;
         atomic_store(&ml_state, ML_STATE_DISABLED);
-        atomic_store(&thread_running, false);
-        atomic_store(&ml_internal_threads, 0);
-        ml_control_close(false);
         ml_out_close();   /* the parent's stream, unflushed: what its buffer holds is the parent's */
         ml_tls.guard--;
         return;
     }
-    ml_sites_unlock();
-    ml_live_unlock_all();
-    ml_maps_unlock();
-    pthread_mutex_init(&flush_lock, NULL);
-    ml_threads_after_fork_child(ml_tls.thread);
-    atomic_store(&thread_running, false);
-    atomic_store(&ml_internal_threads, 0);   /* the collector did not survive the fork */
-    ml_control_close(false);                  /* the parent's socket: ours comes with our collector */
     if (!finished && atomic_load(&ml_state) == ML_STATE_ON) {
         /* the child inherits the parent's heap (as valgrind counts it) and gets a stream of its own */
         ml_strlcpy(parent_stream, ml_out_name(), sizeof parent_stream);

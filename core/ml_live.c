@@ -220,11 +220,10 @@ static inline bool put_free(struct bucket *bk, uintptr_t ptr, uint64_t packed) {
     return false;
 }
 
-/* Places an address known not to be in the table; false when the walk failed: (*ptr, *packed) is then
+/* Places an address known not to be in the table (h: its hash); false when the walk failed: (*ptr, *packed) is then
  * an entry (maybe another) still to be placed. The walk puts the entry in hand into a full bucket in
  * place of one of its entries (a different slot each step), which then goes to its other bucket. */
-static bool place(struct bucket *buckets, uint32_t mask, uintptr_t *ptr, uint64_t *packed) {
-    uint64_t h = ml_live_hash(*ptr);
+static bool place(struct bucket *buckets, uint32_t mask, uint64_t h, uintptr_t *ptr, uint64_t *packed) {
     uint32_t b = bucket_one(h, mask);
     if (put_free(&buckets[b], *ptr, *packed) || put_free(&buckets[bucket_two(h, mask)], *ptr, *packed)) return true;
     for (unsigned kick = 0; kick < MAX_KICKS; kick++) {
@@ -242,6 +241,13 @@ static bool place(struct bucket *buckets, uint32_t mask, uintptr_t *ptr, uint64_
     return false;
 }
 
+/* Makes `buckets` (n of them) the shard's table; ml_live_prefetch reads the first two unlocked. */
+static void set_table(struct shard *s, struct bucket *buckets, uint32_t n) {
+    __atomic_store_n(&s->buckets, buckets, __ATOMIC_RELAXED);
+    __atomic_store_n(&s->mask, n - 1, __ATOMIC_RELAXED);
+    s->limit = n * BUCKET_SLOTS / 8 * 7;   /* n >= 2, a power of two */
+}
+
 /* Rebuilds the shard's table with at least `want` buckets, holding its entries and (extra_ptr,
  * extra_packed) when extra_ptr is not 0. true when out of memory (the table is then unchanged, and the
  * extra entry not placed). */
@@ -255,20 +261,18 @@ static bool rebuild(struct shard *s, uint32_t want, uintptr_t extra_ptr, uint64_
             for (unsigned i = 0; ok && i < BUCKET_SLOTS; i++) {
                 uintptr_t p = s->buckets[b].ptr[i];
                 uint64_t v = s->buckets[b].packed[i];
-                if (p) ok = place(t, n - 1, &p, &v);
+                if (p) ok = place(t, n - 1, ml_live_hash(p), &p, &v);
             }
         uintptr_t xp = extra_ptr;   /* a failed walk leaves another entry in hand */
         uint64_t xv = extra_packed;
-        if (ok && xp) ok = place(t, n - 1, &xp, &xv);
+        if (ok && xp) ok = place(t, n - 1, ml_live_hash(xp), &xp, &xv);
         if (!ok) {   /* very unlikely: twice as many buckets */
             ml_os_free(t, (size_t)n * sizeof *t);
             continue;
         }
         if (s->buckets && s->buckets != first_tables[s - shards]) ml_os_free(s->buckets, (size_t)old_n * sizeof *s->buckets);
         atomic_fetch_add_explicit(&table_bytes, (uint64_t)(n - old_n) * sizeof(struct bucket), memory_order_relaxed);
-        __atomic_store_n(&s->buckets, t, __ATOMIC_RELAXED);   /* ml_live_prefetch reads them unlocked */
-        __atomic_store_n(&s->mask, n - 1, __ATOMIC_RELAXED);
-        s->limit = n / 8 * BUCKET_SLOTS * 7;
+        set_table(s, t, n);
         return false;
     }
     return true;
@@ -277,11 +281,16 @@ static bool rebuild(struct shard *s, uint32_t want, uintptr_t extra_ptr, uint64_
 /* The shard's first table, from first_tables. */
 static void first_table(struct shard *s) {
     size_t k = (size_t)(s - shards);
-    __atomic_store_n(&s->mask, FIRST_BUCKETS - 1, __ATOMIC_RELAXED);
-    __atomic_store_n(&s->buckets, first_tables[k], __ATOMIC_RELAXED);
-    s->limit = FIRST_BUCKETS * BUCKET_SLOTS * 7 / 8;
+    set_table(s, first_tables[k], FIRST_BUCKETS);
     atomic_fetch_add_explicit(&table_bytes, sizeof first_tables[k], memory_order_relaxed);
     atomic_fetch_or_explicit(&used_shards[k / 64], 1ull << (k % 64), memory_order_release);
+}
+
+/* Both buckets of hash h in a table that may be NULL (no table yet). */
+static inline void prefetch_buckets(const struct bucket *buckets, uint32_t mask, uint64_t h) {
+    if (!buckets) return;
+    __builtin_prefetch(&buckets[bucket_one(h, mask)], 1);
+    __builtin_prefetch(&buckets[bucket_two(h, mask)], 1);
 }
 
 uint64_t ml_live_prefetch(uintptr_t ptr) {
@@ -289,12 +298,7 @@ uint64_t ml_live_prefetch(uintptr_t ptr) {
     struct shard *s = shard_of(ptr, h);
     /* unlocked, so maybe a table being replaced, or its mask with the other table: a prefetch never
      * faults, and a wrong line only costs the hint */
-    const struct bucket *buckets = __atomic_load_n(&s->buckets, __ATOMIC_RELAXED);
-    uint32_t mask = __atomic_load_n(&s->mask, __ATOMIC_RELAXED);
-    if (buckets) {
-        __builtin_prefetch(&buckets[bucket_one(h, mask)], 1);
-        __builtin_prefetch(&buckets[bucket_two(h, mask)], 1);
-    }
+    prefetch_buckets(__atomic_load_n(&s->buckets, __ATOMIC_RELAXED), __atomic_load_n(&s->mask, __ATOMIC_RELAXED), h);
     return h;
 }
 
@@ -331,18 +335,17 @@ static inline bool holds(const struct bucket *bk, uintptr_t ptr) {
 
 static inline __attribute__((always_inline)) bool insert_in(struct shard *s, uintptr_t ptr, uint64_t h, uint64_t packed) {
     if (__builtin_expect(!s->buckets, 0)) first_table(s);
-    uint32_t b = bucket_one(h, s->mask);
-    struct bucket *one = &s->buckets[b], *two = &s->buckets[b ^ other_of(h, s->mask)];
+    const struct bucket *one = &s->buckets[bucket_one(h, s->mask)], *two = &s->buckets[bucket_two(h, s->mask)];
     if (__builtin_expect(holds(one, ptr) | holds(two, ptr), 0)) {
         replace_in(s, ptr, h, packed);
         return false;
     }
     if (__builtin_expect(s->count >= s->limit, 0)) {
         if (rebuild(s, (s->mask + 1) * 2, ptr, packed)) return true;
-    } else if (!put_free(one, ptr, packed) && !put_free(two, ptr, packed)) {
+    } else {
         uintptr_t p = ptr;
         uint64_t v = packed;
-        if (!place(s->buckets, s->mask, &p, &v) && rebuild(s, (s->mask + 1) * 2, p, v)) return true;
+        if (!place(s->buckets, s->mask, h, &p, &v) && rebuild(s, (s->mask + 1) * 2, p, v)) return true;
     }
     __atomic_store_n(&s->count, s->count + 1, __ATOMIC_RELAXED);
     if (ml_config.sample_rate) filter_add(h, 1);
@@ -378,6 +381,15 @@ static inline __attribute__((always_inline)) bool remove_from(struct shard *s, u
     return true;
 }
 
+/* remove_from under the shard's lock (solo mode off). */
+static bool remove_locked(struct shard *s, uintptr_t ptr, uint64_t h, uint64_t *size, uint32_t *site) {
+    lock_shard(s);
+    bool found = remove_from(s, ptr, h, size, site);
+    ml_spin_unlock(&s->lock);
+    after_locked();
+    return found;
+}
+
 bool ml_live_remove(uintptr_t ptr, uint64_t *size, uint32_t *site) {
     uint64_t h = ml_live_hash(ptr);
     struct shard *s = shard_of(ptr, h);
@@ -389,11 +401,7 @@ bool ml_live_remove(uintptr_t ptr, uint64_t *size, uint32_t *site) {
         solo_leave();
         return found;
     }
-    lock_shard(s);
-    bool found = remove_from(s, ptr, h, size, site);
-    ml_spin_unlock(&s->lock);
-    after_locked();
-    return found;
+    return remove_locked(s, ptr, h, size, site);
 }
 
 /* The solo thread releases the block first (glibc's free then runs while the block's buckets load:
@@ -409,22 +417,15 @@ bool ml_live_remove_then(uintptr_t ptr, void (*release)(void *), uint64_t *size,
     bool found = false;
     ml_tls.guard++;
     if (solo_enter()) {
-        if (s->buckets) {
-            __builtin_prefetch(&s->buckets[bucket_one(h, s->mask)], 1);
-            __builtin_prefetch(&s->buckets[bucket_two(h, s->mask)], 1);
-        }
+        prefetch_buckets(s->buckets, s->mask, h);
         release((void *)ptr);
         found = remove_from(s, ptr, h, size, site);
         solo_leave();
         ml_tls.guard--;
         return found;
     }
-    if (__atomic_load_n(&s->count, __ATOMIC_RELAXED)) {   /* an empty shard: as in ml_live_remove */
-        lock_shard(s);
-        found = remove_from(s, ptr, h, size, site);
-        ml_spin_unlock(&s->lock);
-        after_locked();
-    }
+    if (__atomic_load_n(&s->count, __ATOMIC_RELAXED))   /* an empty shard: as in ml_live_remove */
+        found = remove_locked(s, ptr, h, size, site);
     ml_tls.guard--;
     release((void *)ptr);
     return found;
