@@ -164,8 +164,8 @@ static void *solo_walker(void *arg) {
     return NULL;
 }
 
-/* ml_live_remove_then's release: counted, with what it was given and whether the block was still in
- * the map then (solo mode releases first) */
+/* ml_live_remove_then's release: counted, with what it was given and the guard it ran under (solo
+ * mode releases first, under the guard; otherwise after the removal, outside it) */
 static unsigned solo_released;
 static uintptr_t released_ptr;
 static int released_guard;
