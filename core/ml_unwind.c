@@ -501,14 +501,6 @@ struct memo_ip { uintptr_t ip; uint64_t rule; };
  * none is trusted without re-reading its words, so entries need not come from the latest capture. */
 enum { TRAIL_MAX = 64 };
 enum trail_end { TRAIL_CUT, TRAIL_END_RULE, TRAIL_END_ZERO };
-/* Where a walk's state may be in the trail: looked up by its sp in a direct-mapped index of the trail
- * states' sps (in 16-byte units: a call site's sp is 16-byte aligned), so a state costs one lookup, not
- * a scan of the trail states deeper than it. Two states 4 KiB apart share a slot: the later one written
- * wins, and a walk reaching the other is not replayed from there (it walks on, as for a state not in the
- * trail); an index left over from an earlier trail is told by its sp. rdtscp around the capture, churn
- * 1M: 64 -> 51 cycles a capture above the timer's own cost (the scan's end was mispredicted). */
-enum { TRAIL_SP_SLOTS = 256 };
-static inline unsigned trail_slot(uintptr_t sp) { return (unsigned)(sp >> 4) % TRAIL_SP_SLOTS; }
 /* chain: ml_stack_chain of the frames from this state outward, kept valid while trail_end is known
  * (a trail cut short never completes a capture by replay, so its chains are never read). */
 struct trail_frame { uintptr_t ip, sp, bp; uint64_t chain; uint16_t j; bool cfa_rbp; };
@@ -524,7 +516,6 @@ struct unwind_tls {
     uint64_t memo_rule[MEMO_DEPTHS];
     struct memo_ip memo_ips[MEMO_IPS];
     struct trail_frame trail[TRAIL_MAX];   /* outermost first: trail[trail_n - 1] is the innermost */
-    uint8_t trail_at_sp[TRAIL_SP_SLOTS];   /* trail_slot(sp): the index of the trail state with that sp, if any */
     struct trail_frame fresh[TRAIL_MAX];   /* the walk in progress: its states not in trail[], innermost first */
 };
 static __thread struct unwind_tls unwind_tls __attribute__((tls_model("initial-exec")));
@@ -653,7 +644,7 @@ HIDDEN unsigned ml_unwind_regs(uintptr_t *frames, unsigned max, uintptr_t ip, ui
         s->memo_gen = gen;
     }
     struct trail_frame *const trail = s->trail, *const fresh = s->fresh, *cur, scratch;
-    int o = -1;                    /* the trail state the walk reached, once it did */
+    int o = (int)s->trail_n - 1;   /* the innermost trail state whose sp is not below the current sp */
     unsigned k = 0;                /* states in fresh[] (counted past TRAIL_MAX, stored up to it) */
     bool matching = true, whole = false;
     uintptr_t *out = frames, *const out_end = frames + max, end_cfa = 0;
@@ -665,9 +656,8 @@ HIDDEN unsigned ml_unwind_regs(uintptr_t *frames, unsigned max, uintptr_t ip, ui
         *cur = (struct trail_frame){ ip, sp, bp, 0, 0, false };
         if (out == out_end) { end = TRAIL_CUT; break; }
         if (matching) {
-            o = s->trail_at_sp[trail_slot(sp)];
-            if ((uint32_t)o < s->trail_n && trail[o].sp == sp && trail[o].ip == ip &&
-                (trail[o].bp == bp || !trail_uses_rbp(s, o))) {
+            while (o >= 0 && trail[o].sp < sp) o--;
+            if (o >= 0 && trail[o].sp == sp && trail[o].ip == ip && (trail[o].bp == bp || !trail_uses_rbp(s, o))) {
                 /* replay outward from trail[o]; a: the state reached. At most as many frames as `frames`
                  * still holds: stop at trail[stop]. */
                 int a = o, room = (int)(out_end - out), stop = o > room ? o - room : 0;
@@ -740,10 +730,7 @@ HIDDEN unsigned ml_unwind_regs(uintptr_t *frames, unsigned max, uintptr_t ip, ui
      * returned (state i's ip is frames[i]) and their chains are computed here, outermost first. */
     {
         unsigned n = k < TRAIL_MAX ? k : TRAIL_MAX;
-        for (unsigned i = 0; i < n; i++) {
-            trail[i] = fresh[n - 1 - i];
-            s->trail_at_sp[trail_slot(trail[i].sp)] = (uint8_t)i;
-        }
+        for (unsigned i = 0; i < n; i++) trail[i] = fresh[n - 1 - i];
         s->trail_n = n;
         s->trail_end = k <= TRAIL_MAX ? end : TRAIL_CUT;
         s->trail_end_cfa = end_cfa;
@@ -774,10 +761,9 @@ replayed:   /* or it was cut at max */
         for (unsigned i = fits ? k - 1 : 0; i-- > 0;) {
             h = ml_chain_step(h, fresh[i].ip);
             if (!keep) {
-                unsigned at = (unsigned)o + k - 1 - i;
-                trail[at] = fresh[i];
-                trail[at].chain = h;
-                s->trail_at_sp[trail_slot(fresh[i].sp)] = (uint8_t)at;
+                struct trail_frame *t = &trail[(unsigned)o + k - 1 - i];
+                *t = fresh[i];
+                t->chain = h;
             }
         }
         if (!keep) s->trail_n = fits ? (uint32_t)o + k : 0;
