@@ -3,7 +3,7 @@
  * recursion through -O2 frames without frame pointers, with frame pointers, with alloca and VLAs;
  * callbacks from inside libc and ld.so (qsort, bsearch, dl_iterate_phdr); several threads sharing the
  * cache; signal handlers (the fast path must fall back or agree); truncation; invalidation; and
- * the replay of the previous capture's trail; and ml_capture's contract (the stack starts at the
+ * the replay of the previous capture's trail (also over 4 KiB frames); and ml_capture's contract (the stack starts at the
  * origin's caller, or at trim_at). */
 #pragma GCC optimize("O2", "omit-frame-pointer", "no-optimize-sibling-calls")
 #define _GNU_SOURCE
@@ -322,6 +322,31 @@ Test(unwind, alternating_depths_share_outer_frames) {
             struct probe_result r;
             descend(depths[k], (unsigned)round * 7 + k, &r, MAX_FRAMES);
             assert_same(&r, "alternating depths");
+        }
+}
+
+/* Frames of about 4 KiB at alternating depths: the trail's states lie pages apart, some pairs exactly
+ * 4 KiB; every capture must equal libunwind's. */
+static int descend_4k(int depth, unsigned step, struct probe_result *r, unsigned max);
+static NOINLINE int frame_4k(int depth, unsigned step, struct probe_result *r, unsigned max) {
+    char *buf = alloca(4096 - 64 + (size_t)(step % 9) * 16);   /* 4032..4160 bytes: some pairs 4096 apart */
+    buf[0] = (char)depth;
+    __asm__ volatile("" : : "r"(buf) : "memory");
+    int v = descend_4k(depth - 1, step + 1, r, max);
+    return v + buf[0];
+}
+static NOINLINE int descend_4k(int depth, unsigned step, struct probe_result *r, unsigned max) {
+    if (depth <= 0) { probe(r, max); return 0; }
+    return frame_4k(depth, step, r, max) + 1;
+}
+
+Test(unwind, frames_4k_apart_at_alternating_depths) {
+    static const int depths[] = { 12, 3, 12, 7, 1, 12, 9, 0, 11, 12, 4 };
+    for (unsigned start = 0; start < 9; start++)
+        for (unsigned k = 0; k < sizeof depths / sizeof depths[0]; k++) {
+            struct probe_result r;
+            descend_4k(depths[k], start, &r, MAX_FRAMES);
+            assert_same(&r, "4 KiB frames");
         }
 }
 
