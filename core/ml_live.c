@@ -232,12 +232,11 @@ static inline bool put_free(struct bucket *bk, uintptr_t ptr, uint64_t packed) {
     return true;
 }
 
-/* Places an address known not to be in the table (h: its hash); false when the walk failed: (*ptr, *packed) is then
- * an entry (maybe another) still to be placed. The walk puts the entry in hand into a full bucket in
- * place of one of its entries (a different slot each step), which then goes to its other bucket. */
-static bool place(struct bucket *buckets, uint32_t mask, uint64_t h, uintptr_t *ptr, uint64_t *packed) {
+/* place's walk, when both buckets of the entry in hand are full: it puts that entry into a full bucket
+ * in place of one of its entries (a different slot each step), which then goes to its other bucket. */
+static __attribute__((noinline)) bool place_walk(struct bucket *buckets, uint32_t mask, uint64_t h, uintptr_t *ptr,
+                                                  uint64_t *packed) {
     uint32_t b = bucket_one(h, mask);
-    if (put_free(&buckets[b], *ptr, *packed) || put_free(&buckets[bucket_two(h, mask)], *ptr, *packed)) return true;
     for (unsigned kick = 0; kick < MAX_KICKS; kick++) {
         struct bucket *bk = &buckets[b];
         unsigned i = kick % BUCKET_SLOTS;
@@ -251,6 +250,13 @@ static bool place(struct bucket *buckets, uint32_t mask, uint64_t h, uintptr_t *
         if (put_free(&buckets[b], p, v)) return true;
     }
     return false;
+}
+/* Places an address known not to be in the table (h: its hash): in a free slot of either bucket (in
+ * line), else by the walk (out of line); false when the walk failed: (*ptr, *packed) is then an entry
+ * (maybe another) still to be placed. */
+static inline bool place(struct bucket *buckets, uint32_t mask, uint64_t h, uintptr_t *ptr, uint64_t *packed) {
+    return put_free(&buckets[bucket_one(h, mask)], *ptr, *packed) || put_free(&buckets[bucket_two(h, mask)], *ptr, *packed) ||
+           place_walk(buckets, mask, h, ptr, packed);
 }
 
 /* Makes `buckets` (n of them) the shard's table; ml_live_prefetch reads the first two unlocked. */
