@@ -2,9 +2,9 @@
  * unw_backtrace from the same frame, except the first entry (each one's own return address). Covered:
  * recursion through -O2 frames without frame pointers, with frame pointers, with alloca and VLAs;
  * callbacks from inside libc and ld.so (qsort, bsearch, dl_iterate_phdr); several threads sharing the
- * cache; signal handlers (the fast path must fall back or agree); truncation; invalidation; and
- * the replay of the previous capture's trail (also over 4 KiB frames); and ml_capture's contract (the stack starts at the
- * origin's caller, or at trim_at). */
+ * cache; signal handlers (the fast path must fall back or agree); truncation; invalidation; the
+ * replay of the previous capture's trail (also over 4 KiB frames); and ml_capture's contract (the
+ * stack starts at the origin's caller, or at trim_at). */
 #pragma GCC optimize("O2", "omit-frame-pointer", "no-optimize-sibling-calls")
 #define _GNU_SOURCE
 #define UNW_LOCAL_ONLY
