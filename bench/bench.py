@@ -206,6 +206,9 @@ def number(v):
     return v if isinstance(v, float) else None
 
 
+NOISY_SPREAD = 1.25   # slowest / fastest plain run of a workload above which the table says it was noisy
+
+
 def print_targets(summary, figures):
     """The performance issue's targets, checked against this invocation (workloads not run: n/a)."""
     ratio = {name: r for name, r, _ in summary}
@@ -236,6 +239,13 @@ def print_targets(summary, figures):
     mine, theirs = outs.get("memlens"), outs.get("heaptrack")
     line("output <= 1/20 of heaptrack's (churn-1t)", "1/%.0f" % (theirs / mine) if mine and theirs else "n/a",
          theirs >= 20 * mine if mine and theirs else None)
+    # A workload whose plain runs spread widely ran while the machine changed speed (a VM sharing its
+    # host): its medians moved with that, its paired ratios less.
+    for name, f in figures.items():
+        lo, hi = f.get("plain_spread") or (0, 0)
+        if lo > 0 and hi / lo > NOISY_SPREAD:
+            print("noise: %s plain runs %.3f..%.3f s (%.2fx apart): the machine changed speed during this workload; "
+                  "its paired ratios are the steadier figures" % (name, lo, hi, hi / lo))
 
 
 def paired_ratio(rs, plain):
@@ -577,7 +587,9 @@ def main():
             base = statistics.median(r.seconds for r in res["plain"]) if res.get("plain") else None
             base_cpu = statistics.median(r.cpu for r in res["plain"]) if res.get("plain") else None
             ratios, paired = {}, {}
-            figures[w.name] = {"out": {}, "per_block": res.get("memlens-figures", (None, None))[1]}
+            figures[w.name] = {"out": {}, "per_block": res.get("memlens-figures", (None, None))[1],
+                               "plain_spread": (min(r.seconds for r in res["plain"]), max(r.seconds for r in res["plain"]))
+                               if res.get("plain") else None}
             for t in TOOLS:
                 if t == "lsan" and not w.lsan and t not in missing:
                     print(ROW % (w.name, t, "n/a", "n/a", "", "", "", "", "", "python3 is not built with -fsanitize=leak"))
