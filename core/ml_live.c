@@ -417,10 +417,10 @@ bool ml_live_remove(uintptr_t ptr, uint64_t *size, uint32_t *site) {
     return remove_locked(s, ptr, h, size, site);
 }
 
-/* The solo thread releases the block first (glibc's free then runs while the block's buckets load:
- * churn 1M, 41 interleaved rounds, 3 % less time with the linear-probing tables of then), which no other thread can see before the
- * removal: another thread's insert of the same address, once glibc hands it out again, waits for solo
- * mode to end, that is for this operation. The release runs under the guard then, so that a signal
+/* The solo thread releases the block first, so that glibc's free runs while the block's buckets load
+ * (churn 1M, 41 interleaved rounds: 3 % less time, with the linear-probing tables of then). No other
+ * thread can see the block before the removal: another thread's insert of the same address, once
+ * glibc hands it out again, waits for solo mode to end, that is for this operation. The release runs under the guard then, so that a signal
  * handler's allocation meanwhile is not tracked: its insert could not wait for solo mode to end (this
  * thread holds it). Otherwise the block is released after it is removed, as the order must be when
  * other threads may reuse the address at once, and outside the guard. */
